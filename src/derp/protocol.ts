@@ -1,169 +1,22 @@
 /**
- * DERP payloads: node keys and their text forms, the NaCl box that protects ClientInfo and
- * ServerInfo, and a codec for the payload of every frame type. Decoders are bounded, never
- * throw, and return a typed error; where the spec is extensible they ignore trailing bytes.
+ * DERP payloads: a codec for the payload of every frame type, including the sealed JSON of
+ * ClientInfo and ServerInfo. Decoders are bounded, never throw, and return a typed error; where
+ * the spec is extensible they ignore trailing bytes.
  *
- * Facts: /work/shared/docs/derp.md §3.2–§3.7 and §4; tailscale/tailscale `derp/derp.go`,
- * `derp_client.go`, `types/key/node.go`. NaCl box per Bernstein, "Cryptography in NaCl":
- *   k = HSalsa20(X25519(sk, pk), 0^16)          (crypto_box_beforenm)
- *   box = XSalsa20-Poly1305(k, nonce, m)         (crypto_secretbox: 16B MAC ‖ ciphertext)
+ * Facts: /work/shared/docs/derp.md §3.2–§3.7; tailscale/tailscale `derp/derp.go`,
+ * `derp_client.go`. Keys live in keys.ts and the NaCl box in naclbox.ts; both are re-exported
+ * here so callers can import the whole wire vocabulary from one module.
  */
-import { x25519 } from '@noble/curves/ed25519.js';
-import { hsalsa, xsalsa20poly1305 } from '@noble/ciphers/salsa.js';
-import { ByteReader, fromHex, isAllZero, toHex, wipe } from '../runtime/bytes.js';
-import type { Rng } from '../runtime/rng.js';
+import { ByteReader } from '../runtime/bytes.js';
 import {
   BOX_OVERHEAD_BYTES, KEY_BYTES, MAGIC, MAGIC_BYTES, MAX_CLIENT_INFO_FRAME_BYTES, MAX_PACKET_BYTES,
   MAX_PING_FRAME_BYTES, MIN_CLIENT_INFO_FRAME_BYTES, NONCE_BYTES, PING_DATA_BYTES, PROTOCOL_VERSION,
 } from './frame.js';
+import { HEX64, publicKeyOf, type NodePrivateKey, type NodePublicKey } from './keys.js';
+import { openBox, sealBox } from './naclbox.js';
 
-// ---- Keys (derp.md §4) ----
-
-/** A node's Curve25519 public key (32 bytes): the DERP address of a client. */
-export type NodePublicKey = Uint8Array & { readonly __brand: 'NodePublicKey' };
-/** A clamped Curve25519 private key (32 bytes). */
-export type NodePrivateKey = Uint8Array & { readonly __brand: 'NodePrivateKey' };
-
-const HEX64 = /^[0-9a-fA-F]{64}$/;
-
-/** Brands 32 raw bytes as a public key, or undefined for any other length. */
-export function asNodePublicKey(bytes: Uint8Array): NodePublicKey | undefined {
-  return bytes.length === KEY_BYTES ? (bytes as NodePublicKey) : undefined;
-}
-
-/** Parses `nodekey:<64 hex>` (the JSON/String() form). */
-export function parseNodePublicKey(text: string): NodePublicKey | undefined {
-  const t = text.trim();
-  if (!t.startsWith('nodekey:')) return undefined;
-  const hex = t.slice('nodekey:'.length);
-  return HEX64.test(hex) ? (fromHex(hex) as NodePublicKey) : undefined;
-}
-
-/** `nodekey:` + 64 lowercase hex. */
-export function formatNodePublicKey(key: Uint8Array): string {
-  return `nodekey:${toHex(key)}`;
-}
-
-/** Parses `privkey:<64 hex>` (derper's key file). Clamps, as Tailscale does at generation. */
-export function parseNodePrivateKey(text: string): NodePrivateKey | undefined {
-  const t = text.trim();
-  if (!t.startsWith('privkey:')) return undefined;
-  const hex = t.slice('privkey:'.length);
-  return HEX64.test(hex) ? clampPrivateKey(fromHex(hex)) : undefined;
-}
-
-/** `privkey:` + 64 lowercase hex. Secret: never log it. */
-export function formatNodePrivateKey(key: NodePrivateKey): string {
-  return `privkey:${toHex(key)}`;
-}
-
-/** RFC 7748 §5 clamping, in place: clear bits 0–2 and 255, set bit 254. */
-export function clampPrivateKey(bytes: Uint8Array): NodePrivateKey {
-  bytes[0]! &= 248;
-  bytes[31]! &= 127;
-  bytes[31]! |= 64;
-  return bytes as NodePrivateKey;
-}
-
-/** A new random, clamped private key. */
-export function generateNodePrivateKey(rng: Rng): NodePrivateKey {
-  return clampPrivateKey(rng.fill(new Uint8Array(KEY_BYTES)));
-}
-
-/** X25519 public key of a private key. */
-export function publicKeyOf(priv: NodePrivateKey): NodePublicKey {
-  return x25519.getPublicKey(priv) as NodePublicKey;
-}
-
-/** Log short form `[XXXXX]`: the first 5 base64 characters of the key (derp.md §4). */
-export function shortKey(key: Uint8Array): string {
-  return `[${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('base64').slice(0, 5)}]`;
-}
-
-/** Untyped 64 lowercase hex, as in the `Derp-Public-Key` header and a map key. */
-export function keyHex(key: Uint8Array): string {
-  return toHex(key);
-}
-
-/** Parses a mesh key: exactly 64 hex digits after trimming whitespace (derp.md §4). */
-export function parseMeshKey(text: string): Uint8Array | undefined {
-  const t = text.trim();
-  return HEX64.test(t) ? fromHex(t) : undefined;
-}
-
-// ---- NaCl box (crypto_box_curve25519xsalsa20poly1305) ----
-
-/** "expand 32-byte k" as little-endian words: the Salsa20 sigma constant. */
-const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
-
-/**
- * crypto_box_beforenm: the shared box key HSalsa20(X25519(priv, pub), 0^16). Returns undefined
- * when the X25519 result is all zero (a low-order public key), which no honest peer sends.
- */
-export function boxBeforeNm(priv: NodePrivateKey, pub: Uint8Array): Uint8Array | undefined {
-  if (pub.length !== KEY_BYTES) return undefined;
-  let shared: Uint8Array;
-  try {
-    shared = x25519.getSharedSecret(priv, pub);
-  } catch {
-    return undefined;
-  }
-  if (isAllZero(shared)) return undefined;
-  const k = new Uint32Array(8);
-  for (let i = 0; i < 8; i++) k[i] = (shared[4 * i]! | (shared[4 * i + 1]! << 8) | (shared[4 * i + 2]! << 16) | (shared[4 * i + 3]! << 24)) >>> 0;
-  const out = new Uint32Array(8);
-  hsalsa(SIGMA, k, new Uint32Array(4), out);
-  const key = new Uint8Array(32);
-  for (let i = 0; i < 8; i++) {
-    const w = out[i]!;
-    key[4 * i] = w & 0xff;
-    key[4 * i + 1] = (w >>> 8) & 0xff;
-    key[4 * i + 2] = (w >>> 16) & 0xff;
-    key[4 * i + 3] = (w >>> 24) & 0xff;
-  }
-  wipe(shared);
-  k.fill(0);
-  out.fill(0);
-  return key;
-}
-
-/** crypto_box with a precomputed key: 16B MAC ‖ ciphertext. */
-export function secretboxSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array): Uint8Array {
-  return xsalsa20poly1305(key, nonce).encrypt(plaintext);
-}
-
-/** Opens 16B MAC ‖ ciphertext; undefined when the MAC does not verify. */
-export function secretboxOpen(key: Uint8Array, nonce: Uint8Array, box: Uint8Array): Uint8Array | undefined {
-  if (nonce.length !== NONCE_BYTES || box.length < BOX_OVERHEAD_BYTES) return undefined;
-  try {
-    return xsalsa20poly1305(key, nonce).decrypt(box);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Seals `plaintext` from `priv` to `peer`; returns the DERP layout nonce(24) ‖ MAC(16) ‖ ciphertext. */
-export function sealBox(priv: NodePrivateKey, peer: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array): Uint8Array | undefined {
-  if (nonce.length !== NONCE_BYTES) return undefined;
-  const key = boxBeforeNm(priv, peer);
-  if (!key) return undefined;
-  const box = secretboxSeal(key, nonce, plaintext);
-  wipe(key);
-  const out = new Uint8Array(NONCE_BYTES + box.length);
-  out.set(nonce, 0);
-  out.set(box, NONCE_BYTES);
-  return out;
-}
-
-/** Opens nonce(24) ‖ box sealed by `peer` to `priv`; undefined on any failure. */
-export function openBox(priv: NodePrivateKey, peer: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
-  if (sealed.length < NONCE_BYTES + BOX_OVERHEAD_BYTES) return undefined;
-  const key = boxBeforeNm(priv, peer);
-  if (!key) return undefined;
-  const plain = secretboxOpen(key, sealed.subarray(0, NONCE_BYTES), sealed.subarray(NONCE_BYTES));
-  wipe(key);
-  return plain;
-}
+export * from './keys.js';
+export * from './naclbox.js';
 
 // ---- Typed decode results ----
 

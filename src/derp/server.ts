@@ -14,23 +14,27 @@ import { constantTimeEqual } from '../runtime/bytes.js';
 import type { Clock, MonotonicMs } from '../runtime/clock.js';
 import { randomInt, type Rng } from '../runtime/rng.js';
 import {
-  FrameDecoder, FrameType, KEY_BYTES, MAX_CLIENT_INFO_FRAME_BYTES, MAX_FORWARD_PACKET_FRAME_BYTES, NONCE_BYTES,
+  FrameType, KEY_BYTES, MAX_FORWARD_PACKET_FRAME_BYTES, NONCE_BYTES,
   encodeFrame,
 } from './frame.js';
 import {
-  PeerGoneReason, PeerPresentFlags, decodeClosePeer, decodeForwardPacket, decodeNotePreferred, decodePing,
+  PeerGoneReason, decodeClosePeer, decodeForwardPacket, decodeNotePreferred, decodePing,
   decodeSendPacket, decodeWatchConns, encodeHealth, encodePeerGone, encodePeerPresent, encodeRestarting,
   encodeServerKey, keyHex, looksLikeDisco, openClientInfo, publicKeyOf, sealServerInfo,
   type ClientInfo, type Endpoint, type NodePrivateKey, type NodePublicKey,
 } from './protocol.js';
-import { SendQueue } from './send-queue.js';
 import { DerpServerStats, DropReason, type DerpServerGauges, type PacketKind } from './server-stats.js';
-import { ClientRegistry, type RegisteredClient } from './client-registry.js';
+import { ClientRegistry } from './client-registry.js';
+import {
+  Client, HANDSHAKE_TIMEOUT_MS, NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC, Phase,
+  type AcceptInfo, type CloseReason, type ConnOwner, type FrameConn, type ServerConnHandle,
+} from './server-conn.js';
+
+export { HANDSHAKE_TIMEOUT_MS, NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC };
+export type { AcceptInfo, CloseReason, FrameConn, ServerConnHandle };
 
 // ---- Implementation constants (derp.md §3.1, §3.4) ----
 
-/** ClientInfo must arrive within this long of accepting the connection. */
-export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** KeepAlive period; each client adds its own 0–5 s jitter. */
 export const KEEP_ALIVE_INTERVAL_MS = 60_000;
 export const KEEP_ALIVE_JITTER_MS = 5_000;
@@ -42,32 +46,6 @@ export const MESH_WRITE_TIMEOUT_MS = 30_000;
 export const WRITE_BACKLOG_HIGH_WATER_BYTES = 256 * 1024;
 /** Pending control frames (PeerGone, Health) per client; extras are dropped. */
 export const MAX_PENDING_CONTROL_FRAMES = 64;
-/** PeerGone(NotHere) replies to disco for unknown keys: 1 per second, burst 3, per client. */
-export const NOT_HERE_RATE_PER_SEC = 1;
-export const NOT_HERE_BURST = 3;
-
-/** The edge's view of one client transport (a hijacked socket or a WebSocket). */
-export interface FrameConn {
-  /** Sends these bytes in order; the edge may coalesce them into one write or message. */
-  write(chunks: readonly Uint8Array[]): void;
-  /** Bytes given to `write` that the transport has not sent yet. */
-  backlogBytes(): number;
-  /** Closes the transport. Called at most once; the core has already dropped the connection. */
-  close(reason: CloseReason): void;
-}
-
-/** Why the core closed (or forgot) a connection. */
-export type CloseReason =
-  | 'handshake-timeout'
-  | 'handshake-failed'
-  | 'rejected'
-  | 'protocol-error'
-  | 'frame-too-large'
-  | 'insufficient-permissions'
-  | 'closed-by-peer'
-  | 'write-timeout'
-  | 'server-shutdown'
-  | 'transport-closed';
 
 /** Delivers packets for keys that live on a meshed sibling relay (derp.md §6). */
 export interface PacketForwarder {
@@ -97,90 +75,8 @@ export interface DerpServerOptions {
   writeBacklogHighWaterBytes?: number;
 }
 
-/** Connection facts the edge knows from the transport. */
-export interface AcceptInfo {
-  remote?: Endpoint;
-  /** The client sent `Ideal-Node` (it is not on its region's first node). */
-  notIdeal?: boolean;
-}
-
-/** The edge's handle on one accepted connection. */
-export interface ServerConnHandle {
-  readonly id: number;
-  /** Feeds bytes read from the transport. */
-  receive(bytes: Uint8Array): void;
-  /** The transport drained its backlog; queued frames may be written. */
-  writable(): void;
-  /** The transport is gone (EOF, error). Idempotent. */
-  closed(): void;
-}
-
-const enum Phase {
-  Handshake,
-  Active,
-  Closed,
-}
-
-/** One connection's state inside the core. */
-class Client implements RegisteredClient, ServerConnHandle {
-  readonly id: number;
-  readonly conn: FrameConn;
-  readonly accept: AcceptInfo;
-  readonly decoder = new FrameDecoder({ maxFrameBytes: MAX_CLIENT_INFO_FRAME_BYTES });
-  readonly packets = new SendQueue();
-  readonly discoPackets = new SendQueue();
-  readonly control: Uint8Array[] = [];
-  /** Coalesced watcher updates: latest PeerPresent/PeerGone frame per key. */
-  readonly watchUpdates = new Map<string, Uint8Array>();
-  phase = Phase.Handshake;
-  key: NodePublicKey | undefined;
-  keyHex = '';
-  canMesh = false;
-  isProber = false;
-  preferred = false;
-  watching = false;
-  pendingPong: Uint8Array | undefined;
-  handshakeDeadline: MonotonicMs;
-  nextKeepAlive: MonotonicMs = Infinity;
-  stalledSince: MonotonicMs | undefined;
-  notHereTokens = NOT_HERE_BURST;
-  notHereRefilledAt: MonotonicMs;
-  readonly #server: DerpServer;
-
-  constructor(server: DerpServer, id: number, conn: FrameConn, accept: AcceptInfo, now: MonotonicMs) {
-    this.#server = server;
-    this.id = id;
-    this.conn = conn;
-    this.accept = accept;
-    this.handshakeDeadline = now + HANDSHAKE_TIMEOUT_MS;
-    this.notHereRefilledAt = now;
-  }
-  receive(bytes: Uint8Array): void {
-    this.#server._receive(this, bytes);
-  }
-  writable(): void {
-    this.#server._flush(this);
-  }
-  closed(): void {
-    this.#server._close(this, 'transport-closed', undefined, false);
-  }
-  isOpen(): boolean {
-    return this.phase !== Phase.Closed;
-  }
-  presentFlags(): number {
-    let f = 0;
-    if (this.canMesh) f |= PeerPresentFlags.IsMeshPeer;
-    if (this.isProber) f |= PeerPresentFlags.IsProber;
-    if (this.accept.notIdeal) f |= PeerPresentFlags.NotIdeal;
-    return f === 0 ? PeerPresentFlags.IsRegular : f;
-  }
-  queuedPackets(): number {
-    return this.packets.length + this.discoPackets.length;
-  }
-}
-
 /** The relay: every connected client by key, their queues, watchers and mesh forwarders. */
-export class DerpServer {
+export class DerpServer implements ConnOwner {
   readonly publicKey: NodePublicKey;
   readonly stats = new DerpServerStats();
   readonly #privateKey: NodePrivateKey;
