@@ -3,7 +3,7 @@
  * `privkey:`, untyped hex, the `[XXXXX]` log short form) and the mesh pre-shared key.
  * Facts from tailscale/tailscale `types/key/node.go` and `types/key/derp.go`.
  */
-import { x25519 } from '@noble/curves/ed25519.js';
+import { x25519 } from './x25519.js';
 import { fromHex, toHex } from '../runtime/bytes.js';
 import type { Rng } from '../runtime/rng.js';
 import { KEY_BYTES } from './frame.js';
@@ -62,7 +62,7 @@ export function generateNodePrivateKey(rng: Rng): NodePrivateKey {
 
 /** X25519 public key of a private key. */
 export function publicKeyOf(priv: NodePrivateKey): NodePublicKey {
-  return x25519.getPublicKey(priv) as NodePublicKey;
+  return x25519.publicKey(priv) as NodePublicKey;
 }
 
 /** Log short form `[XXXXX]`: the first 5 base64 characters of the key (derp.md §4). */

@@ -5,9 +5,9 @@
  *   box = XSalsa20-Poly1305(k, nonce, m)         (crypto_secretbox: 16B MAC ‖ ciphertext)
  * On the DERP wire a box is laid out as nonce (24) ‖ MAC (16) ‖ ciphertext.
  */
-import { x25519 } from '@noble/curves/ed25519.js';
 import { hsalsa, xsalsa20poly1305 } from '@noble/ciphers/salsa.js';
-import { isAllZero, wipe } from '../runtime/bytes.js';
+import { wipe } from '../runtime/bytes.js';
+import { x25519 } from './x25519.js';
 import { BOX_OVERHEAD_BYTES, KEY_BYTES, NONCE_BYTES } from './frame.js';
 import type { NodePrivateKey } from './keys.js';
 
@@ -20,13 +20,8 @@ const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
  */
 export function boxBeforeNm(priv: NodePrivateKey, pub: Uint8Array): Uint8Array | undefined {
   if (pub.length !== KEY_BYTES) return undefined;
-  let shared: Uint8Array;
-  try {
-    shared = x25519.getSharedSecret(priv, pub);
-  } catch {
-    return undefined;
-  }
-  if (isAllZero(shared)) return undefined;
+  const shared = x25519.sharedSecret(priv, pub);
+  if (!shared) return undefined;
   const k = new Uint32Array(8);
   for (let i = 0; i < 8; i++) k[i] = (shared[4 * i]! | (shared[4 * i + 1]! << 8) | (shared[4 * i + 2]! << 16) | (shared[4 * i + 3]! << 24)) >>> 0;
   const out = new Uint32Array(8);
@@ -60,16 +55,29 @@ export function secretboxOpen(key: Uint8Array, nonce: Uint8Array, box: Uint8Arra
   }
 }
 
+/** Seals with a precomputed box key; returns nonce(24) ‖ MAC(16) ‖ ciphertext. */
+export function sealBoxWithKey(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array): Uint8Array | undefined {
+  if (nonce.length !== NONCE_BYTES) return undefined;
+  const box = secretboxSeal(key, nonce, plaintext);
+  const out = new Uint8Array(NONCE_BYTES + box.length);
+  out.set(nonce, 0);
+  out.set(box, NONCE_BYTES);
+  return out;
+}
+
+/** Opens nonce(24) ‖ MAC ‖ ciphertext with a precomputed box key; undefined on any failure. */
+export function openBoxWithKey(key: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
+  if (sealed.length < NONCE_BYTES + BOX_OVERHEAD_BYTES) return undefined;
+  return secretboxOpen(key, sealed.subarray(0, NONCE_BYTES), sealed.subarray(NONCE_BYTES));
+}
+
 /** Seals `plaintext` from `priv` to `peer`; returns the DERP layout nonce(24) ‖ MAC(16) ‖ ciphertext. */
 export function sealBox(priv: NodePrivateKey, peer: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array): Uint8Array | undefined {
   if (nonce.length !== NONCE_BYTES) return undefined;
   const key = boxBeforeNm(priv, peer);
   if (!key) return undefined;
-  const box = secretboxSeal(key, nonce, plaintext);
+  const out = sealBoxWithKey(key, nonce, plaintext);
   wipe(key);
-  const out = new Uint8Array(NONCE_BYTES + box.length);
-  out.set(nonce, 0);
-  out.set(box, NONCE_BYTES);
   return out;
 }
 
@@ -78,8 +86,7 @@ export function openBox(priv: NodePrivateKey, peer: Uint8Array, sealed: Uint8Arr
   if (sealed.length < NONCE_BYTES + BOX_OVERHEAD_BYTES) return undefined;
   const key = boxBeforeNm(priv, peer);
   if (!key) return undefined;
-  const plain = secretboxOpen(key, sealed.subarray(0, NONCE_BYTES), sealed.subarray(NONCE_BYTES));
+  const plain = openBoxWithKey(key, sealed);
   wipe(key);
   return plain;
 }
-

@@ -13,7 +13,7 @@ import {
   MAX_PING_FRAME_BYTES, MIN_CLIENT_INFO_FRAME_BYTES, NONCE_BYTES, PING_DATA_BYTES, PROTOCOL_VERSION,
 } from './frame.js';
 import { HEX64, publicKeyOf, type NodePrivateKey, type NodePublicKey } from './keys.js';
-import { openBox, sealBox } from './naclbox.js';
+import { boxBeforeNm, openBox, openBoxWithKey, sealBox, sealBoxWithKey } from './naclbox.js';
 
 export * from './keys.js';
 export * from './naclbox.js';
@@ -188,6 +188,33 @@ export function openClientInfo(serverPriv: NodePrivateKey, payload: Uint8Array):
   const parsed = decodeClientInfoJson(plain);
   if (!parsed.ok) return parsed;
   return { ok: true, clientKey: frame.clientKey, info: parsed.info };
+}
+
+/**
+ * Server side, one X25519 per handshake: opens ClientInfo and also returns the box key, so that
+ * ServerInfo can be sealed with `sealServerInfoWithBoxKey`. The caller wipes `boxKey`.
+ */
+export function acceptClientInfo(serverPriv: NodePrivateKey, payload: Uint8Array): Decoded<{ clientKey: NodePublicKey; info: ClientInfo; boxKey: Uint8Array }> {
+  const frame = decodeClientInfoFrame(payload);
+  if (!frame.ok) return frame;
+  const boxKey = boxBeforeNm(serverPriv, frame.clientKey);
+  if (!boxKey) return fail('box-open-failed', 'msgbox: low-order client key');
+  const plain = openBoxWithKey(boxKey, frame.sealed);
+  if (!plain) {
+    boxKey.fill(0);
+    return fail('box-open-failed', 'msgbox: cannot open ClientInfo');
+  }
+  const parsed = decodeClientInfoJson(plain);
+  if (!parsed.ok) {
+    boxKey.fill(0);
+    return parsed;
+  }
+  return { ok: true, clientKey: frame.clientKey, info: parsed.info, boxKey };
+}
+
+/** ServerInfo payload sealed with the box key from `acceptClientInfo`. */
+export function sealServerInfoWithBoxKey(boxKey: Uint8Array, nonce: Uint8Array, info: ServerInfo = { version: PROTOCOL_VERSION, tokenBucketBytesPerSecond: 0, tokenBucketBytesBurst: 0 }): Uint8Array | undefined {
+  return sealBoxWithKey(boxKey, nonce, encodeServerInfoJson(info));
 }
 
 /** ServerInfo payload: nonce ‖ box(JSON), sealed to the client key. */

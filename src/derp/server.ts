@@ -10,7 +10,7 @@
  * the 1→0 transition to earlier recipients, watchers and mesh forwarding (§3.5, §6), head-drop
  * queues and a write deadline (§3.4), KeepAlive every 60 s plus 0–5 s jitter.
  */
-import { constantTimeEqual } from '../runtime/bytes.js';
+import { constantTimeEqual, wipe } from '../runtime/bytes.js';
 import type { Clock, MonotonicMs } from '../runtime/clock.js';
 import { randomInt, type Rng } from '../runtime/rng.js';
 import {
@@ -20,7 +20,7 @@ import {
 import {
   PeerGoneReason, decodeClosePeer, decodeForwardPacket, decodeNotePreferred, decodePing,
   decodeSendPacket, decodeWatchConns, encodeHealth, encodePeerGone, encodePeerPresent, encodeRestarting,
-  encodeServerKey, keyHex, looksLikeDisco, openClientInfo, publicKeyOf, sealServerInfo,
+  encodeServerKey, keyHex, looksLikeDisco, acceptClientInfo, publicKeyOf, sealServerInfoWithBoxKey,
   type ClientInfo, type Endpoint, type NodePrivateKey, type NodePublicKey,
 } from './protocol.js';
 import { DerpServerStats, DropReason, type DerpServerGauges, type PacketKind } from './server-stats.js';
@@ -336,13 +336,13 @@ export class DerpServer implements ConnOwner {
       this._close(c, 'handshake-failed', `first frame type 0x${type.toString(16)}, want ClientInfo`, true);
       return;
     }
-    const opened = openClientInfo(this.#privateKey, payload);
+    const opened = acceptClientInfo(this.#privateKey, payload);
     if (!opened.ok) {
       this.stats.handshakeFailures++;
       this._close(c, 'handshake-failed', `${opened.code}: ${opened.message}`, true);
       return;
     }
-    const { clientKey, info } = opened;
+    const { clientKey, info, boxKey } = opened;
     c.key = clientKey;
     c.keyHex = keyHex(clientKey);
     c.isProber = info.isProber;
@@ -350,6 +350,7 @@ export class DerpServer implements ConnOwner {
     if (!c.canMesh && this.#verifyClient) {
       const v = this.#verifyClient(clientKey, info, c.accept.remote);
       if (!v.allow) {
+        wipe(boxKey);
         this.stats.rejectedClients++;
         this.#onEvent({ type: 'client-rejected', id: c.id, key: clientKey, reason: v.reason });
         this._close(c, 'rejected', v.reason, true);
@@ -357,7 +358,8 @@ export class DerpServer implements ConnOwner {
       }
     }
     const nonce = this.#rng.fill(new Uint8Array(NONCE_BYTES));
-    const serverInfo = sealServerInfo(this.#privateKey, clientKey, nonce);
+    const serverInfo = sealServerInfoWithBoxKey(boxKey, nonce);
+    wipe(boxKey);
     if (!serverInfo) {
       this.stats.handshakeFailures++;
       this._close(c, 'handshake-failed', 'cannot seal ServerInfo to the client key', true);

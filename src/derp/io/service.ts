@@ -1,0 +1,149 @@
+/**
+ * Starts a DERP relay: the sans-IO core, its deadlines on the process scheduler, the HTTP(S)
+ * edge, Prometheus metrics and the optional verify-clients allow-list. `tsplane derp` uses it;
+ * `tsplane run` can embed it with its own clock, logger, registry and scheduler.
+ */
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Clock } from '../../runtime/clock.js';
+import type { Logger } from '../../runtime/log.js';
+import type { Registry } from '../../runtime/metrics.js';
+import type { Rng } from '../../runtime/rng.js';
+import { Scheduler, type DeadlineSource } from '../../runtime/loop.js';
+import { formatNodePublicKey, shortKey, type NodePrivateKey, type NodePublicKey } from '../keys.js';
+import { DerpServer, type DerpServerEvent } from '../server.js';
+import { attachDerpHttp, type DerpHttpHandle } from './http.js';
+import { registerDerpMetrics } from './metrics.js';
+import { watchAllowList } from './allow-list.js';
+
+export interface DerpServiceOptions {
+  /** Listen address; port 0 picks a free port (see `address`). */
+  listen: { host: string; port: number };
+  privateKey: NodePrivateKey;
+  /** Mesh pre-shared key, 32 bytes. */
+  meshKey?: Uint8Array;
+  /** PEM certificate chain and key; without them the listener speaks plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  hostname?: string;
+  /** Allow-list file of node keys (`--verify-clients`), reloaded on change or SIGHUP. */
+  verifyClientsFile?: string;
+  acceptRatePerSec?: number;
+  acceptBurst?: number;
+  /** Restarting frame sent on close: when to reconnect and for how long to try (ms). */
+  restartReconnectInMs?: number;
+  restartTryForMs?: number;
+}
+
+export interface DerpServiceDeps {
+  clock: Clock;
+  rng: Rng;
+  logger: Logger;
+  /** Registry for /metrics and the derp collectors; none disables /metrics. */
+  registry?: Registry;
+  /** The process scheduler; a private one is made (and stopped on close) when absent. */
+  scheduler?: Scheduler;
+}
+
+export interface RunningDerpServer {
+  readonly address: { host: string; port: number };
+  /** `http://host:port` or `https://…`, for clients and tests. */
+  readonly url: string;
+  readonly publicKey: NodePublicKey;
+  readonly core: DerpServer;
+  readonly http: DerpHttpHandle;
+  readonly httpServer: HttpServer;
+  /** Sends Restarting to every client, closes everything; resolves when the listener is closed. */
+  close(): Promise<void>;
+}
+
+/** How long close() lets goodbye frames drain before destroying sockets. */
+const CLOSE_GRACE_MS = 1_000;
+
+export async function startDerpServer(options: DerpServiceOptions, deps: DerpServiceDeps): Promise<RunningDerpServer> {
+  const { clock, rng, logger } = deps;
+  const log = logger.child({ svc: 'derp' });
+  const core = new DerpServer({
+    privateKey: options.privateKey,
+    clock,
+    rng,
+    ...(options.meshKey ? { meshKey: options.meshKey } : {}),
+    onEvent: (e) => logEvent(log, e),
+  });
+  const ownScheduler = deps.scheduler === undefined;
+  const scheduler = deps.scheduler ?? new Scheduler(clock);
+  const source: DeadlineSource = { nextDeadline: () => core.nextDeadline(), onDeadline: (now) => core.poll(now) };
+  scheduler.add(source);
+
+  let stopWatching: (() => void) | undefined;
+  if (options.verifyClientsFile) {
+    stopWatching = watchAllowList(options.verifyClientsFile, log, (list) => {
+      core.setVerifyClient((key) => (list.keys.has(Buffer.from(key).toString('hex')) ? { allow: true } : { allow: false, reason: 'not in verify-clients allow-list' }));
+    });
+  }
+
+  const httpServer: HttpServer = options.tls
+    ? (createHttpsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', ALPNProtocols: ['http/1.1'] }) as unknown as HttpServer)
+    : createHttpServer();
+  const http = attachDerpHttp(httpServer, {
+    server: core,
+    logger: log,
+    clock,
+    kick: () => scheduler.kick(),
+    ...(deps.registry ? { registry: deps.registry } : {}),
+    ...(options.acceptRatePerSec !== undefined ? { acceptRatePerSec: options.acceptRatePerSec } : {}),
+    ...(options.acceptBurst !== undefined ? { acceptBurst: options.acceptBurst } : {}),
+    ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
+  });
+  if (deps.registry) registerDerpMetrics(deps.registry, core, http.stats);
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(options.listen.port, options.listen.host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  httpServer.on('error', (err) => log.error({ err: err.message }, 'derp: listener error'));
+  const bound = httpServer.address() as AddressInfo;
+  const address = { host: bound.address, port: bound.port };
+  const hostForUrl = address.host.includes(':') ? `[${address.host}]` : address.host;
+  const url = `${options.tls ? 'https' : 'http'}://${hostForUrl}:${address.port}`;
+  log.info({ address: url, publicKey: formatNodePublicKey(core.publicKey), tls: options.tls !== undefined, meshKey: core.hasMeshKey }, `derper: serving on ${address.host}:${address.port}${options.tls ? ' with TLS' : ''}`);
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      stopWatching?.();
+      core.shutdown(options.restartReconnectInMs ?? 1_000, options.restartTryForMs ?? 60_000);
+      const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      httpServer.closeAllConnections();
+      await http.waitForSockets(CLOSE_GRACE_MS);
+      http.destroyAll();
+      await closed;
+      scheduler.remove(source);
+      if (ownScheduler) scheduler.stop();
+    })();
+    return closing;
+  };
+
+  return { address, url, publicKey: core.publicKey, core, http, httpServer, close };
+}
+
+function logEvent(log: Logger, e: DerpServerEvent): void {
+  switch (e.type) {
+    case 'client-connected':
+      log.debug({ id: e.id, remote: e.remote, mesh: e.mesh }, `derp client ${shortKey(e.key)}: connected`);
+      return;
+    case 'client-rejected':
+      log.info({ id: e.id }, `derp: client ${formatNodePublicKey(e.key)} rejected: ${e.reason}`);
+      return;
+    case 'client-closed':
+      if (e.reason === 'transport-closed' || e.reason === 'server-shutdown') log.debug({ id: e.id, reason: e.reason }, 'derp: connection closed');
+      else log.info({ id: e.id, reason: e.reason, detail: e.detail, key: e.key ? shortKey(e.key) : undefined }, 'derp: connection closed');
+      return;
+    case 'close-peer':
+      log.info({ id: e.id }, `frameClosePeer closing peer ${formatNodePublicKey(e.target)}`);
+      return;
+  }
+}
