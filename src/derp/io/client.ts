@@ -117,13 +117,19 @@ export class DerpClient implements DeadlineSource {
     return this.#stream?.bufferedBytes ?? 0;
   }
 
-  /** Called for every RecvPacket. `data` aliases a transport buffer: copy it to keep it. */
-  onPacket(cb: PacketHandler): void {
+  /** Called for every RecvPacket. `data` aliases a transport buffer: copy it to keep it. Returns an unsubscribe function. */
+  onPacket(cb: PacketHandler): () => void {
     this.#packetHandlers.push(cb);
+    return () => {
+      this.#packetHandlers = this.#packetHandlers.filter((h) => h !== cb);
+    };
   }
   /** Called for every other message (peerGone, peerPresent, ping, pong, health, restarting, keepAlive, closed). */
-  onMessage(cb: MessageHandler): void {
+  onMessage(cb: MessageHandler): () => void {
     this.#messageHandlers.push(cb);
+    return () => {
+      this.#messageHandlers = this.#messageHandlers.filter((h) => h !== cb);
+    };
   }
   onConnected(cb: (info: ServerInfo, serverKey: NodePublicKey) => void): void {
     this.#connectedHandlers.push(cb);
@@ -140,6 +146,18 @@ export class DerpClient implements DeadlineSource {
       this.#connecting = undefined;
     });
     return this.#connecting;
+  }
+
+  /**
+   * Connects in the background and keeps retrying with backoff until connected, then keeps
+   * reconnecting after drops, until `close()`. For relays' mesh links and long-lived peers.
+   */
+  start(): void {
+    if (this.#closed || this.connected || this.#connecting || this.#reconnectTimer) return;
+    this.connect().catch(() => {
+      this.#failures++;
+      this.#scheduleReconnect();
+    });
   }
 
   /** Sends a packet to `dst` through the relay; false when it was dropped. Best effort. */
