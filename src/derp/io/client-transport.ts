@@ -95,6 +95,15 @@ export async function dialDerp(input: string | URL, opts: DialOptions = {}): Pro
   return kind === 'websocket' ? dialWebSocket(url, opts.tls, timeoutMs) : dialUpgrade(url, opts.tls, timeoutMs);
 }
 
+/**
+ * A plain Uint8Array view of a Buffer's bytes (no copy). The cores call `slice()` to keep
+ * bytes, and `Buffer.prototype.slice` returns a view, not a copy; handing them a plain
+ * Uint8Array makes `slice()` copy as they expect.
+ */
+function plainView(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
 // ---------------------------------------------------------------------------------------------
 // HTTP Upgrade: DERP
 
@@ -111,7 +120,7 @@ class SocketStream implements DerpStream {
     this.#socket = socket;
     if (leftover.length > 0) this.#pending.push(leftover);
     socket.on('data', (b: Buffer) => {
-      if (this.#onData) this.#onData(b);
+      if (this.#onData) this.#onData(plainView(b));
       else this.#pending.push(new Uint8Array(b));
     });
     socket.on('error', (e) => {
@@ -222,7 +231,7 @@ class WebSocketStream implements DerpStream {
       }
       const chunks = Array.isArray(data) ? data : [data instanceof ArrayBuffer ? Buffer.from(data) : data];
       for (const c of chunks) {
-        if (this.#onData) this.#onData(c);
+        if (this.#onData) this.#onData(plainView(c));
         else this.#pending.push(new Uint8Array(c));
       }
     });
