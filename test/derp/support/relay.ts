@@ -109,6 +109,8 @@ export async function startRelay(opts: { tls?: SelfSignedCert; meshKey?: Uint8Ar
       scheduler.kick();
     });
     socket.on('drain', () => h.writable());
+    // http.Server sockets allow half-open: the client's FIN only emits 'end'.
+    socket.on('end', () => socket.destroy());
     socket.on('close', () => h.closed());
     socket.on('error', () => h.closed());
     scheduler.kick();
