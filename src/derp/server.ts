@@ -66,6 +66,8 @@ export interface DerpServerOptions {
   verifyClient?: (key: NodePublicKey, info: ClientInfo, remote: Endpoint | undefined) => VerifyResult;
   onEvent?: (event: DerpServerEvent) => void;
   writeBacklogHighWaterBytes?: number;
+  /** ClientInfo deadline; default HANDSHAKE_TIMEOUT_MS (10 s, as derper). */
+  handshakeTimeoutMs?: number;
 }
 
 /** The relay: every connected client by key, their queues, watchers and mesh forwarders. */
@@ -79,6 +81,7 @@ export class DerpServer implements ConnOwner {
   #verifyClient: DerpServerOptions['verifyClient'];
   readonly #onEvent: (e: DerpServerEvent) => void;
   readonly #highWater: number;
+  readonly #handshakeTimeoutMs: number;
   readonly #conns = new Map<number, Client>();
   readonly #registry = new ClientRegistry<Client>();
   readonly #watchers = new Set<Client>();
@@ -98,6 +101,7 @@ export class DerpServer implements ConnOwner {
     this.#verifyClient = options.verifyClient;
     this.#onEvent = options.onEvent ?? (() => {});
     this.#highWater = options.writeBacklogHighWaterBytes ?? WRITE_BACKLOG_HIGH_WATER_BYTES;
+    this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
   }
 
   /** Replaces the admission check (e.g. after the allow-list file changed). */
@@ -117,6 +121,7 @@ export class DerpServer implements ConnOwner {
   accept(conn: FrameConn, info: AcceptInfo = {}): ServerConnHandle {
     const now = this.#clock.monotonicMs();
     const c = new Client(this, this.#nextId++, conn, info, now);
+    c.handshakeDeadline = now + this.#handshakeTimeoutMs;
     this.#conns.set(c.id, c);
     this.stats.accepts++;
     if (this.#shuttingDown) {

@@ -40,6 +40,8 @@ export interface DerpServiceOptions {
   meshWith?: readonly string[];
   /** TLS trust for dialling mesh siblings (e.g. their self-signed CA). */
   meshTls?: DerpTlsOptions;
+  /** ClientInfo deadline in ms (default 10 s, as derper). */
+  handshakeTimeoutMs?: number;
   /** Restarting frame sent on close: when to reconnect and for how long to try (ms). */
   restartReconnectInMs?: number;
   restartTryForMs?: number;
@@ -83,6 +85,7 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
     clock,
     rng,
     ...(options.meshKey ? { meshKey: options.meshKey } : {}),
+    ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
     onEvent: (e) => logEvent(log, e),
   });
   const ownScheduler = deps.scheduler === undefined;
