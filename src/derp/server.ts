@@ -201,8 +201,10 @@ export class DerpServer implements ConnOwner {
           this._close(c, 'write-timeout', undefined, true);
           continue;
         }
-        if (now >= limit) c.stalledSince = undefined;
-        else next = Math.min(next, limit);
+        if (now >= limit) {
+          c.stalledSince = undefined; // the transport caught up: write what is queued
+          this.#dirty.add(c);
+        } else next = Math.min(next, limit);
       }
       if (now >= c.nextKeepAlive) {
         this.#queueControl(c, KEEP_ALIVE_FRAME);
