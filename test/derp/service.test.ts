@@ -120,7 +120,12 @@ describe('service with STUN and mesh', () => {
     sock.close();
     expect(reply.readUInt16BE(0)).toBe(STUN_BINDING_SUCCESS);
     expect(toHex(reply.subarray(8, 20))).toBe(toHex(txid));
-    const m = await (await fetch(`${srv.url}/metrics`)).text();
+    // The success counter moves in the send callback, which may run just after the reply lands.
+    let m = '';
+    for (let i = 0; i < 50 && !/disposition="success"\} 1$/m.test(m); i++) {
+      m = await (await fetch(`${srv.url}/metrics`)).text();
+      await new Promise((r) => setTimeout(r, 20));
+    }
     expect(m).toMatch(/^tsplane_stun_requests_total\{disposition="success"\} 1$/m);
   });
 
