@@ -176,6 +176,16 @@ describe('service with STUN and mesh', () => {
     expect(p.ok && [toHex(p.src), toHex(p.packet)]).toEqual([toHex(b.pub), 'beef']);
   });
 
+  it('serves /generate_204 (and nothing else) on the plain-HTTP captive-portal port', async () => {
+    const srv = await startDerpServer({ listen: { host: '127.0.0.1', port: 0 }, privateKey: generateNodePrivateKey(rng), captivePortalListen: { host: '127.0.0.1', port: 0 } }, deps());
+    running.push(srv);
+    const base = `http://127.0.0.1:${srv.captivePortalAddress!.port}`;
+    const r = await fetch(`${base}/generate_204`, { headers: { 'X-Tailscale-Challenge': 'abc' } });
+    expect(r.status).toBe(204);
+    expect(r.headers.get('x-tailscale-response')).toBe('response abc');
+    expect((await fetch(`${base}/derp/probe`)).status).toBe(404);
+  });
+
   it('refuses --mesh-with without a mesh key', async () => {
     await expect(startDerpServer({ listen: { host: '127.0.0.1', port: 0 }, privateKey: generateNodePrivateKey(rng), meshWith: ['http://127.0.0.1:1/derp'] }, deps())).rejects.toThrow(/mesh key/);
   });
