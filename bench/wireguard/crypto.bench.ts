@@ -16,8 +16,10 @@ import {
   mac,
   nobleAead,
   nobleX25519,
+  nobleXaead,
   nodeAead,
   nodeX25519,
+  nodeXaead,
   publicKeyOf,
   type Aead,
   type X25519Backend,
@@ -125,3 +127,10 @@ bench('mac (keyed blake2s-128) 116B @noble/hashes', () => mac(ck, initiation), {
 crossValidate('hash', hash(ck, input), blake2s(Uint8Array.of(...ck, ...input)));
 bench('hash 64B node:crypto', () => hash(ck, input));
 bench('hash 64B @noble/hashes', () => blake2s.create().update(ck).update(input).digest());
+
+process.stdout.write('\n# XAEAD (cookie reply: 16-byte cookie sealed with mac1 as AAD)\n');
+const cookie = filled(16, 6);
+const mac1 = filled(16, 8);
+const xnonce = filled(24, 10);
+crossValidate('xaead seal', nobleXaead.seal(key, xnonce, cookie, mac1), nodeXaead.seal(key, xnonce, cookie, mac1));
+for (const x of [nobleXaead, nodeXaead]) bench(`xaead seal cookie ${x.name}`, () => x.seal(key, xnonce, cookie, mac1));

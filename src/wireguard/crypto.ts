@@ -302,6 +302,78 @@ export function xaeadOpen(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8A
   }
 }
 
+/** An XChaCha20-Poly1305 implementation (24-byte nonce); `open` never throws. */
+export interface XAead {
+  readonly name: string;
+  seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
+  open(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Uint8Array | undefined;
+}
+
+/** XChaCha20-Poly1305 through @noble/ciphers: what xaeadSeal/xaeadOpen use. */
+export const nobleXaead: XAead = { name: '@noble/ciphers', seal: xaeadSeal, open: xaeadOpen };
+
+/**
+ * HChaCha20 (draft-irtf-cfrg-xchacha §2.2): the ChaCha20 block function's 20 rounds over
+ * constants ‖ key ‖ 16-byte nonce, without the final addition; the subkey is state words 0..3
+ * and 12..15, little-endian.
+ */
+export function hchacha20(key: Uint8Array, nonce16: Uint8Array): Uint8Array {
+  const kv = new DataView(key.buffer, key.byteOffset, KEY_BYTES);
+  const nv = new DataView(nonce16.buffer, nonce16.byteOffset, 16);
+  // "expand 32-byte k" (RFC 8439 §2.3)
+  const x = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  for (let i = 0; i < 8; i++) x[4 + i] = kv.getUint32(4 * i, true);
+  for (let i = 0; i < 4; i++) x[12 + i] = nv.getUint32(4 * i, true);
+  const qr = (a: number, b: number, c: number, d: number): void => {
+    // RFC 8439 §2.1 quarter round
+    x[a] = (x[a]! + x[b]!) >>> 0; x[d] = rotl(x[d]! ^ x[a]!, 16);
+    x[c] = (x[c]! + x[d]!) >>> 0; x[b] = rotl(x[b]! ^ x[c]!, 12);
+    x[a] = (x[a]! + x[b]!) >>> 0; x[d] = rotl(x[d]! ^ x[a]!, 8);
+    x[c] = (x[c]! + x[d]!) >>> 0; x[b] = rotl(x[b]! ^ x[c]!, 7);
+  };
+  for (let round = 0; round < 10; round++) {
+    qr(0, 4, 8, 12); qr(1, 5, 9, 13); qr(2, 6, 10, 14); qr(3, 7, 11, 15); // columns
+    qr(0, 5, 10, 15); qr(1, 6, 11, 12); qr(2, 7, 8, 13); qr(3, 4, 9, 14); // diagonals
+  }
+  const out = new Uint8Array(KEY_BYTES);
+  const ov = new DataView(out.buffer);
+  for (let i = 0; i < 4; i++) {
+    ov.setUint32(4 * i, x[i]!, true);
+    ov.setUint32(16 + 4 * i, x[12 + i]!, true);
+  }
+  x.fill(0);
+  return out;
+}
+
+function rotl(v: number, n: number): number {
+  return ((v << n) | (v >>> (32 - n))) >>> 0;
+}
+
+/** The XChaCha nonce split (draft-irtf-cfrg-xchacha §2.3): subkey from bytes 0..15, nonce 0000 ‖ bytes 16..23. */
+function xchachaParts(key: Uint8Array, nonce: Uint8Array): { subkey: Uint8Array; nonce12: Uint8Array } {
+  const nonce12 = new Uint8Array(AEAD_NONCE_BYTES);
+  nonce12.set(nonce.subarray(16, XAEAD_NONCE_BYTES), 4);
+  return { subkey: hchacha20(key, nonce.subarray(0, 16)), nonce12 };
+}
+
+/** XChaCha20-Poly1305 as HChaCha20 (above) plus node:crypto ChaCha20-Poly1305: a second, independent XAEAD. */
+export const nodeXaead: XAead = {
+  name: 'hchacha20 + node:crypto',
+  seal(key, nonce, plaintext, aad) {
+    const { subkey, nonce12 } = xchachaParts(key, nonce);
+    const sealed = nodeAead.sealWithNonce(subkey, nonce12, plaintext, aad);
+    subkey.fill(0);
+    return sealed;
+  },
+  open(key, nonce, ciphertext, aad) {
+    if (nonce.length !== XAEAD_NONCE_BYTES || key.length !== KEY_BYTES) return undefined;
+    const { subkey, nonce12 } = xchachaParts(key, nonce);
+    const opened = nodeAead.openWithNonce(subkey, nonce12, ciphertext, aad);
+    subkey.fill(0);
+    return opened;
+  },
+};
+
 /** A plain Uint8Array view of a Buffer (no copy), so Buffer never leaks out of this module. */
 function asBytes(b: Buffer): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);

@@ -15,9 +15,11 @@ import {
   mac,
   MAC_BYTES,
   nobleAead,
+  nobleXaead,
   nobleX25519,
   nodeAead,
   nodeX25519,
+  nodeXaead,
   publicKeyOf,
   xaeadOpen,
   xaeadSeal,
@@ -256,6 +258,30 @@ describe('XAEAD (XChaCha20-Poly1305)', () => {
         expect(xaeadOpen(key, nonce, ct, aad)).toBeUndefined();
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('the HChaCha20 + node:crypto backend equals @noble/ciphers and opens its output', () => {
+    fc.assert(
+      fc.property(bytes(32), bytes(24), anyBytes(200), anyBytes(32), (key, nonce, pt, aad) => {
+        const a = nodeXaead.seal(key, nonce, pt, aad);
+        expect(hex(a)).toBe(hex(nobleXaead.seal(key, nonce, pt, aad)));
+        expect(hex(nodeXaead.open(key, nonce, a, aad) ?? Uint8Array.of(1))).toBe(hex(pt));
+        const bad = Uint8Array.from(a);
+        bad[bad.length - 1]! ^= 1;
+        expect(nodeXaead.open(key, nonce, bad, aad)).toBeUndefined();
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('neither backend throws on arbitrary bytes', () => {
+    fc.assert(
+      fc.property(anyBytes(40), anyBytes(30), anyBytes(80), anyBytes(20), (key, nonce, ct, aad) => {
+        expect(nodeXaead.open(key, nonce, ct, aad)).toBeUndefined();
+        expect(nobleXaead.open(key, nonce, ct, aad)).toBeUndefined();
+      }),
+      { numRuns: 200 },
     );
   });
 });
