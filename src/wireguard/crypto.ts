@@ -93,6 +93,7 @@ export function kdf(n: 1 | 2 | 3, key: Uint8Array, input: Uint8Array): Uint8Arra
   return out;
 }
 
+/** A private key from 32 random bytes, clamped (a copy; `random32` is left as is). */
 export function generatePrivateKey(random32: Uint8Array): Uint8Array {
   // X25519 clamping (RFC 7748 §5), as `wg genkey` does.
   const k = Uint8Array.from(random32);
@@ -126,7 +127,7 @@ function base64url(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
 }
 
-/** Any syntactically valid `x`: OpenSSL imports an X25519 private key from `d` alone. */
+/** Node 20 imports an X25519 private JWK from `d` and only type-checks `x`, so any valid encoding does. */
 const JWK_DUMMY_X = base64url(new Uint8Array(KEY_BYTES));
 
 /**
@@ -165,6 +166,7 @@ export const defaultX25519: X25519Backend = (() => {
   return got !== undefined && constantTimeEqual(got, shared) ? nodeX25519 : nobleX25519;
 })();
 
+/** The public key X25519(privateKey, 9). */
 export function publicKeyOf(privateKey: Uint8Array): Uint8Array {
   const pub = defaultX25519.scalarMult(privateKey, BASE_POINT);
   // Only a malformed private key fails here (a scalar times the base point is never zero).

@@ -102,6 +102,17 @@ describe('X25519', () => {
     );
   });
 
+  it('node:crypto and @noble/curves agree on non-canonical u = p + 2 .. p + 18 and 2^255 - 1', () => {
+    const p = 2n ** 255n - 19n;
+    const k = generatePrivateKey(new Uint8Array(32).fill(0x42));
+    for (let d = 2n; d <= 19n; d++) {
+      const v = d === 19n ? 2n ** 255n - 1n : p + d;
+      const u = Uint8Array.from(Buffer.from(v.toString(16).padStart(64, '0'), 'hex').reverse());
+      const a = nodeX25519.scalarMult(k, u), b = nobleX25519.scalarMult(k, u);
+      expect(a === undefined ? 'none' : hex(a), `u = p + ${d}`).toBe(b === undefined ? 'none' : hex(b));
+    }
+  });
+
   it('publicKeyOf matches @noble/curves and dh is symmetric', () => {
     fc.assert(
       fc.property(bytes(32), bytes(32), (ra, rb) => {
