@@ -15,14 +15,14 @@
  * - X25519 goes through node:crypto when this Node can do it (about 10× noble's rate, mostly
  *   because importing a raw JWK private key skips OpenSSL's public-key derivation); otherwise,
  *   and as the reference, @noble/curves.
- * - HASH and HMAC go through node:crypto's `blake2s256` when present (about 3× noble's HMAC).
+ * - HMAC (so KDF) goes through node:crypto's `blake2s256` when present (about 3× noble's HMAC);
+ *   HASH stays on @noble/hashes (no consistent difference measured).
  * - MAC (keyed BLAKE2s with a 16-byte output) and XChaCha20-Poly1305 are not in node:crypto:
  *   @noble/hashes and @noble/ciphers.
  */
 import {
   createCipheriv,
   createDecipheriv,
-  createHash,
   createHmac,
   createPrivateKey,
   createPublicKey,
@@ -46,13 +46,11 @@ export const XAEAD_NONCE_BYTES = 24;
 
 const NODE_BLAKE2S = getHashes().includes('blake2s256');
 
-/** HASH(x): unkeyed BLAKE2s-256 over the concatenation of `parts`. */
+/**
+ * HASH(x): unkeyed BLAKE2s-256 over the concatenation of `parts`. Stays on @noble/hashes: on
+ * this noisy machine the bench showed no consistent win for node:crypto's blake2s256 here.
+ */
 export function hash(...parts: Uint8Array[]): Uint8Array {
-  if (NODE_BLAKE2S) {
-    const h = createHash('blake2s256');
-    for (const p of parts) h.update(p);
-    return asBytes(h.digest());
-  }
   const h = blake2s.create({ dkLen: HASH_BYTES });
   for (const p of parts) h.update(p);
   return h.digest();
