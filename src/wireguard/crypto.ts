@@ -185,8 +185,9 @@ export interface Aead {
    */
   seal(key: Uint8Array, counter: bigint, plaintext: Uint8Array, aad: Uint8Array, out?: Uint8Array): Uint8Array;
   /**
-   * Authenticates then decrypts; `undefined` when the tag does not verify. With `out` (at least
-   * ciphertext.length − 16 bytes) the plaintext is written there and a view of it returned.
+   * Authenticates then decrypts; `undefined` when the tag does not verify. With `out` the
+   * plaintext is written there and a view of it returned; an `out` shorter than
+   * ciphertext.length − 16 also gives `undefined` (never a throw: the length is the sender's).
    */
   open(key: Uint8Array, counter: bigint, ciphertext: Uint8Array, aad: Uint8Array, out?: Uint8Array): Uint8Array | undefined;
 }
@@ -234,6 +235,7 @@ function nodeSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad
 function nodeOpen(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array, out?: Uint8Array): Uint8Array | undefined {
   if (ciphertext.length < AEAD_TAG_BYTES || key.length !== KEY_BYTES) return undefined;
   const bodyLen = ciphertext.length - AEAD_TAG_BYTES;
+  if (out !== undefined && out.length < bodyLen) return undefined; // a peer's oversized packet is a drop, not a throw
   const d = createDecipheriv('chacha20-poly1305', key, nonce, NODE_AEAD_OPTIONS);
   d.setAuthTag(ciphertext.subarray(bodyLen));
   if (aad.length > 0) d.setAAD(aad, { plaintextLength: bodyLen });

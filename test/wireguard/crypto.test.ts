@@ -227,6 +227,15 @@ describe('AEAD backends', () => {
     );
   });
 
+  it('open into an output buffer that is too short returns undefined, not a throw', () => {
+    const key = new Uint8Array(32).fill(9);
+    const sealed = nodeAead.seal(key, 5n, new Uint8Array(100).fill(1), new Uint8Array(0));
+    for (const aead of [nodeAead, nobleAead]) {
+      expect(aead.open(key, 5n, sealed, new Uint8Array(0), new Uint8Array(99))).toBeUndefined();
+      expect(aead.open(key, 5n, sealed, new Uint8Array(0), new Uint8Array(100))?.length).toBe(100);
+    }
+  });
+
   it('seal with an output buffer equals seal without one, and in-place open works', () => {
     fc.assert(
       fc.property(bytes(32), counter, anyBytes(200), anyBytes(20), (key, n, pt, aad) => {
