@@ -236,7 +236,7 @@ describe('AEAD backends', () => {
     }
   });
 
-  it('seal with an output buffer equals seal without one, and in-place open works', () => {
+  it('seal with an output buffer equals seal without one, and open into an output buffer works', () => {
     fc.assert(
       fc.property(bytes(32), counter, anyBytes(200), anyBytes(20), (key, n, pt, aad) => {
         for (const aead of [nodeAead, nobleAead]) {
