@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { fromHex, toHex } from '../../src/runtime/bytes.js';
-import { nobleX25519, nodeX25519 } from '../../src/wireguard/x25519.js';
+import { createPublicKey } from 'node:crypto';
+import { importPrivateDer, nobleX25519, nodeX25519 } from '../../src/wireguard/x25519.js';
 
 const backends = [nodeX25519, nobleX25519];
 
@@ -61,5 +62,13 @@ describe('node:crypto and noble X25519 agree', () => {
     priv.fill(8);
     expect(toHex(nodeX25519.dh(priv, peer)!)).not.toBe(first);
     expect(toHex(nodeX25519.dh(priv, peer)!)).toBe(toHex(nobleX25519.dh(priv, peer)!));
+  });
+});
+
+describe('PKCS#8 fallback import', () => {
+  it('yields the RFC 7748 §6.1 public key for Alice', () => {
+    const alice = fromHex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a');
+    const jwk = createPublicKey(importPrivateDer(alice)).export({ format: 'jwk' });
+    expect(toHex(new Uint8Array(Buffer.from(jwk.x ?? '', 'base64url')))).toBe('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
   });
 });
