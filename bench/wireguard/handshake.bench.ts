@@ -6,7 +6,8 @@
  */
 import { bench, crossValidate } from '../harness.js';
 import { SeededRng, SystemRng, type Rng } from '../../src/runtime/rng.js';
-import { generatePrivateKey } from '../../src/wireguard/crypto.js';
+import { generatePrivateKey, kdf } from '../../src/wireguard/crypto.js';
+import { kdfFast } from '../../src/wireguard/blake2s.js';
 import { CookieChecker, CookieGenerator } from '../../src/wireguard/cookie.js';
 import {
   beginSession,
@@ -71,6 +72,15 @@ let wall = WALL_MS + 1_000_000;
   const pub = responder.publicKey;
   bench('x25519 dh (node:crypto)', () => void nodeX25519.dh(priv, pub), { minMs: MIN_MS, runs: RUNS });
   bench('x25519 dh (@noble/curves)', () => void nobleX25519.dh(priv, pub), { minMs: MIN_MS, runs: 3 });
+}
+
+// --- KDF3 (HMAC-BLAKE2s) ------------------------------------------------------------------------
+{
+  const key = seeded.fill(new Uint8Array(32));
+  const input = seeded.fill(new Uint8Array(32));
+  kdf(3, key, input).forEach((t, i) => crossValidate(`kdf3 output ${i} fast vs noble`, kdfFast(3, key, input)[i]!, t));
+  bench('kdf3 (blake2s.ts unrolled)', () => void kdfFast(3, key, input), { minMs: MIN_MS, runs: RUNS });
+  bench('kdf3 (@noble/hashes hmac)', () => void kdf(3, key, input), { minMs: MIN_MS, runs: RUNS });
 }
 
 // --- initiator side -----------------------------------------------------------------------------
