@@ -21,13 +21,13 @@
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode } from 'yaml';
 import { ConfigError } from './errors.js';
 import { parseIpAddress, parseIpPrefix, type IpAddress, type IpPrefix } from './ip-address.js';
-import { formatByteSize, parseByteSize, parseDurationMs } from './config-units.js';
+import { formatByteSize, formatDuration, parseByteSize, parseDurationMs } from './config-units.js';
 import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
 export { ConfigError } from './errors.js';
-export { formatByteSize, parseByteSize, parseDurationMs } from './config-units.js';
+export { formatByteSize, formatDuration, parseByteSize, parseDurationMs } from './config-units.js';
 
 /** Config files larger than this are refused before parsing. */
 export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;
@@ -271,8 +271,8 @@ export class ConfigNode {
       if (typeof v !== 'string') this.#wrongType('a duration like 5s');
       this.fail(`${quote(v)} is not a duration (use e.g. 300ms, 5s, 2m, 1h, 1d)`);
     }
-    if (opts.minMs !== undefined && ms < opts.minMs) this.fail(`must be at least ${opts.minMs} ms`);
-    if (opts.maxMs !== undefined && ms > opts.maxMs) this.fail(`must be at most ${opts.maxMs} ms`);
+    if (opts.minMs !== undefined && ms < opts.minMs) this.fail(`must be at least ${formatDuration(opts.minMs)}`);
+    if (opts.maxMs !== undefined && ms > opts.maxMs) this.fail(`must be at most ${formatDuration(opts.maxMs)}`);
     return ms;
   }
 

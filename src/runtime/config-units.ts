@@ -47,3 +47,17 @@ export function formatByteSize(bytes: number): string {
   }
   return `${bytes} B`;
 }
+
+/** A short human form for messages: `1m`, `1h30m`, `250ms`. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  let rest = ms;
+  let out = '';
+  for (const [u, m] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]] as const) {
+    if (rest >= m) {
+      out += `${Math.floor(rest / m)}${u}`;
+      rest %= m;
+    }
+  }
+  return out;
+}

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { ConfigError, ConfigNode, closest, loadConfigFile, parseConfigText, parseHostPort, Secret } from '../../src/runtime/config-file.js';
-import { parseByteSize, parseDurationMs } from '../../src/runtime/config-units.js';
+import { formatDuration, parseByteSize, parseDurationMs } from '../../src/runtime/config-units.js';
 
 /** Runs `fn` and returns the ConfigError it throws (fails the test if it throws anything else). */
 function configError(fn: () => unknown): ConfigError {
@@ -105,6 +105,7 @@ describe('typed accessors', () => {
     expect(parseByteSize('4096')).toBe(4096);
     expect(parseByteSize('1M')).toBe(1_048_576);
     expect(parseByteSize('10XB')).toBeUndefined();
+    for (const ms of [0, 1, 250, 1000, 60_000, 5_400_000, 90_061_001]) expect(parseDurationMs(formatDuration(ms))).toBe(ms);
   });
 
   it('parses host:port forms', () => {
