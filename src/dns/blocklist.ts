@@ -75,52 +75,56 @@ export function normalizeDomain(raw: string): string | undefined {
   return s;
 }
 
-type LineResult = 'comment' | 'unsupported' | 'invalid' | { name: string; scope: MatchScope; exception: boolean }[];
+/** How one line was classified; rules are handed to the sink as they are found (no per-line arrays). */
+type LineKind = 'comment' | 'unsupported' | 'invalid' | 'rule' | 'exception' | 'full';
 
-/** Classifies one trimmed, length-checked line. */
-function parseLine(line: string): LineResult {
+/** Emits one rule; maps the sink's "full" answer to the line kind. */
+function emit(sink: RuleSink, name: string, scope: MatchScope, exception: boolean): LineKind {
+  if (!sink(name, scope, exception)) return 'full';
+  return exception ? 'exception' : 'rule';
+}
+
+/** Classifies one trimmed, non-empty, length-checked line and emits its rules. */
+function parseLine(line: string, sink: RuleSink): LineKind {
   const c = line.charCodeAt(0);
   // '#' comment, '!' adblock comment, '[' adblock header
   if (c === 0x23 || c === 0x21 || c === 0x5b) return 'comment';
-  if (line.includes('##') || line.includes('#@#') || line.includes('#?#') || line.includes('#$#')) return 'unsupported';
-  // Inline comment: whitespace then '#'.
-  const hash = line.search(/\s#/);
-  if (hash >= 0) line = line.slice(0, hash).trimEnd();
-  if (line.startsWith('@@')) {
-    const r = parseAdblock(line.slice(2));
-    return typeof r === 'string' ? r : [{ ...r, exception: true }];
+  if (line.indexOf('#') >= 0) {
+    if (line.includes('##') || line.includes('#@#') || line.includes('#?#') || line.includes('#$#')) return 'unsupported'; // cosmetic
+    const hash = line.search(/\s#/); // inline comment: whitespace then '#'
+    if (hash >= 0) line = line.slice(0, hash).trimEnd();
   }
-  if (c === 0x7c /* '|' */) {
-    const r = parseAdblock(line);
-    return typeof r === 'string' ? r : [{ ...r, exception: false }];
-  }
+  if (c === 0x40 /* '@' */ && line.startsWith('@@')) return parseAdblock(line.slice(2), true, sink);
+  if (c === 0x7c /* '|' */) return parseAdblock(line, false, sink);
   if (c === 0x2f /* '/' */) return 'unsupported'; // regex rule
-  if (line.startsWith('address=/') || line.startsWith('server=/')) return parseDnsmasq(line);
-  const tokens = line.split(/\s+/);
-  if (tokens.length === 1) {
-    const t = tokens[0]!;
-    if (t.startsWith('*.')) {
-      const name = normalizeDomain(t.slice(2));
-      return name ? [{ name, scope: MATCH_SCOPE.SUBDOMAINS, exception: false }] : 'invalid';
+  if (line.startsWith('address=/') || line.startsWith('server=/')) return parseDnsmasq(line, sink);
+  const space = line.search(/\s/);
+  if (space < 0) {
+    if (line.startsWith('*.')) {
+      const name = normalizeDomain(line.slice(2));
+      return name ? emit(sink, name, MATCH_SCOPE.SUBDOMAINS, false) : 'invalid';
     }
-    if (/[/^$|*]/.test(t)) return 'unsupported';
-    const name = normalizeDomain(t);
-    return name ? [{ name, scope: MATCH_SCOPE.EXACT, exception: false }] : 'invalid';
+    if (/[/^$|*]/.test(line)) return 'unsupported';
+    const name = normalizeDomain(line);
+    return name ? emit(sink, name, MATCH_SCOPE.EXACT, false) : 'invalid';
   }
   // hosts line: an address, then one or more names.
+  const tokens = line.split(/\s+/);
   const addr = tokens[0]!;
   if (!IPV4_RE.test(addr) && !IPV6_RE.test(addr)) return 'invalid';
-  const out: { name: string; scope: MatchScope; exception: boolean }[] = [];
+  let kind: LineKind = 'comment'; // only boilerplate names
   for (let i = 1; i < tokens.length; i++) {
     const name = normalizeDomain(tokens[i]!);
-    if (name === undefined) return out.length > 0 ? out : 'invalid';
-    if (!HOSTS_BOILERPLATE.has(name)) out.push({ name, scope: MATCH_SCOPE.EXACT, exception: false });
+    if (name === undefined) return kind === 'comment' ? 'invalid' : kind;
+    if (HOSTS_BOILERPLATE.has(name)) continue;
+    const k = emit(sink, name, MATCH_SCOPE.EXACT, false);
+    if (kind !== 'full') kind = k;
   }
-  return out.length > 0 ? out : 'comment';
+  return kind;
 }
 
 /** `||name^`, `|name^`, `||*.name^`, with an optional `$important`. */
-function parseAdblock(rule: string): 'unsupported' | 'invalid' | { name: string; scope: MatchScope } {
+function parseAdblock(rule: string, exception: boolean, sink: RuleSink): LineKind {
   let body = rule;
   const dollar = body.indexOf('$');
   if (dollar >= 0) {
@@ -143,35 +147,30 @@ function parseAdblock(rule: string): 'unsupported' | 'invalid' | { name: string;
   }
   if (/[*/^|:]/.test(body)) return 'unsupported';
   const name = normalizeDomain(body);
-  return name ? { name, scope } : 'invalid';
+  return name ? emit(sink, name, scope, exception) : 'invalid';
 }
 
 /** dnsmasq `address=/a/b/0.0.0.0` (block a, b and below); `server=/a/` lines are not blocks. */
-function parseDnsmasq(line: string): LineResult {
+function parseDnsmasq(line: string, sink: RuleSink): LineKind {
   if (line.startsWith('server=')) return 'unsupported';
   const parts = line.slice('address=/'.length).split('/');
-  const names = parts.slice(0, -1);
-  if (names.length === 0) return 'invalid';
-  const out: { name: string; scope: MatchScope; exception: boolean }[] = [];
-  for (const n of names) {
-    const name = normalizeDomain(n);
-    if (!name) return 'invalid';
-    out.push({ name, scope: MATCH_SCOPE.NAME_AND_SUBDOMAINS, exception: false });
-  }
-  return out;
+  const names = parts.slice(0, -1).map(normalizeDomain);
+  if (names.length === 0 || names.some((n) => n === undefined)) return 'invalid';
+  let kind: LineKind = 'rule';
+  for (const n of names) if (emit(sink, n!, MATCH_SCOPE.NAME_AND_SUBDOMAINS, false) === 'full') kind = 'full';
+  return kind;
 }
 
 /**
  * Parses list text line by line, feeding accepted rules to `sink`. Never throws; every line is
- * counted in exactly one of comments/rules(+exceptions)/unsupported/invalid/tooLong/overLimit.
+ * counted in exactly one of comments/rules/exceptions/unsupported/invalid/tooLong/overLimit.
  */
 export function parseBlocklist(text: string, sink: RuleSink): BlocklistParseStats {
   const stats = emptyStats();
   let start = 0;
-  while (start <= text.length) {
+  while (start < text.length) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
-    if (start === text.length) break;
     stats.lines++;
     if (end - start > MAX_RULE_LINE_CHARS) {
       stats.tooLong++;
@@ -184,16 +183,13 @@ export function parseBlocklist(text: string, sink: RuleSink): BlocklistParseStat
       stats.comments++;
       continue;
     }
-    const r = parseLine(line);
-    if (r === 'comment') stats.comments++;
-    else if (r === 'unsupported') stats.unsupported++;
-    else if (r === 'invalid') stats.invalid++;
-    else {
-      let full = false;
-      for (const rule of r) if (!sink(rule.name, rule.scope, rule.exception)) full = true;
-      if (full) stats.overLimit++;
-      else if (r.some((x) => x.exception)) stats.exceptions++;
-      else stats.rules++;
+    switch (parseLine(line, sink)) {
+      case 'comment': stats.comments++; break;
+      case 'unsupported': stats.unsupported++; break;
+      case 'invalid': stats.invalid++; break;
+      case 'rule': stats.rules++; break;
+      case 'exception': stats.exceptions++; break;
+      case 'full': stats.overLimit++; break;
     }
   }
   return stats;
