@@ -222,6 +222,6 @@ function parseQueryLog(n: ConfigNode | undefined): QueryLogConfig {
 }
 
 /** Loads and validates a file for `tsplane dns --config FILE` (a `dns:` key, or the section itself). */
-export async function loadDnsConfig(path: string, opts: { env?: ConfigSources['env'] } = {}): Promise<DnsConfig> {
-  return parseDnsConfig(dnsSection(await loadConfigFile(path, opts)));
+export function loadDnsConfig(path: string, opts: { env?: ConfigSources['env'] } = {}): DnsConfig {
+  return parseDnsConfig(dnsSection(loadConfigFile(path, opts)));
 }

@@ -22,8 +22,7 @@ import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Node 
 import { ConfigError } from './errors.js';
 import { parseIpAddress, parseIpPrefix, type IpAddress, type IpPrefix } from './ip-address.js';
 import { formatByteSize, formatDuration, parseByteSize, parseDurationMs } from './config-units.js';
-import { readFileSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 export { ConfigError } from './errors.js';
@@ -207,6 +206,11 @@ export class ConfigNode {
       out.push([key, child]);
     }
     return out;
+  }
+
+  /** The entries of a mapping as a Map (same checks as `entries()`). */
+  map(): Map<string, ConfigNode> {
+    return new Map(this.entries());
   }
 
   /** The items of a list. */
@@ -410,14 +414,18 @@ export function parseConfigText(text: string, name: string, sources: ConfigSourc
   return new ConfigNode(root, '', 1, shared);
 }
 
-/** Reads and parses a config file; `NAME_file` secrets resolve relative to its directory. */
-export async function loadConfigFile(path: string, opts: { env?: ConfigSources['env'] } = {}): Promise<ConfigNode> {
+/**
+ * Reads and parses a config file (synchronously: it runs once at startup, before any socket).
+ * `NAME_file` secrets resolve relative to the file's directory; `NAME_env` reads `opts.env`
+ * (default: the process environment).
+ */
+export function loadConfigFile(path: string, opts: { env?: ConfigSources['env'] } = {}): ConfigNode {
   const abs = resolve(path);
   let text: string;
   try {
-    const st = await stat(abs);
-    if (st.size > MAX_CONFIG_FILE_BYTES) throw new ConfigError(path, undefined, '(file)', `larger than ${formatByteSize(MAX_CONFIG_FILE_BYTES)}`);
-    text = await readFile(abs, 'utf8');
+    const size = statSync(abs).size;
+    if (size > MAX_CONFIG_FILE_BYTES) throw new ConfigError(path, undefined, '(file)', `larger than ${formatByteSize(MAX_CONFIG_FILE_BYTES)}`);
+    text = readFileSync(abs, 'utf8');
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const code = (err as { code?: unknown }).code;
