@@ -167,8 +167,18 @@ function parseDnsmasq(line: string, sink: RuleSink): LineKind {
  */
 export function parseBlocklist(text: string, sink: RuleSink): BlocklistParseStats {
   const stats = emptyStats();
-  let start = 0;
-  while (start < text.length) {
+  parseBlocklistLines(text, sink, stats, 0, Number.POSITIVE_INFINITY);
+  return stats;
+}
+
+/**
+ * Parses at most `maxLines` lines of `text` starting at offset `from`, adding to `stats`;
+ * returns the offset to continue from (`text.length` when done). Lets callers parse big lists
+ * in slices without blocking the event loop.
+ */
+export function parseBlocklistLines(text: string, sink: RuleSink, stats: BlocklistParseStats, from: number, maxLines: number): number {
+  let start = from;
+  for (let n = 0; n < maxLines && start < text.length; n++) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     stats.lines++;
@@ -192,7 +202,7 @@ export function parseBlocklist(text: string, sink: RuleSink): BlocklistParseStat
       case 'full': stats.overLimit++; break;
     }
   }
-  return stats;
+  return Math.min(start, text.length);
 }
 
 /** Read side of a set of domain rules: which source (list) matches `qname`, if any. */
@@ -273,12 +283,67 @@ export const CONFIG_ALLOWLIST_SOURCE = 'config:allowlist';
  * `*.name` subdomains, `||name^` both) into matchers.
  */
 export function compileFilter(lists: readonly BlocklistText[], allowlist: readonly string[] = [], opts: { maxRules?: number } = {}): CompiledFilter {
-  const block = new DomainMatcher(opts);
-  const allow = new DomainMatcher(opts);
-  const stats = new Map<string, BlocklistParseStats>();
-  for (const list of lists) {
-    stats.set(list.name, parseBlocklist(list.text, (name, scope, exception) => (exception ? allow : block).add(name, scope, list.name)));
+  const c = new FilterCompiler(lists, allowlist, opts);
+  while (!c.step(Number.POSITIVE_INFINITY));
+  return c.result();
+}
+
+/** Lines parsed between yields by `compileFilterSliced`. */
+export const DEFAULT_LINES_PER_SLICE = 20_000;
+
+/**
+ * `compileFilter` in slices of `linesPerSlice` lines, awaiting `yieldNow()` between slices so
+ * the event loop keeps answering queries while a big list compiles (the io edge passes a
+ * setImmediate-based yield; the core never schedules anything itself).
+ */
+export async function compileFilterSliced(
+  lists: readonly BlocklistText[],
+  allowlist: readonly string[],
+  opts: { maxRules?: number; linesPerSlice?: number; yieldNow: () => Promise<void> },
+): Promise<CompiledFilter> {
+  const c = new FilterCompiler(lists, allowlist, opts);
+  while (!c.step(opts.linesPerSlice ?? DEFAULT_LINES_PER_SLICE)) await opts.yieldNow();
+  return c.result();
+}
+
+/** Resumable compilation: lists in order, then the configured allowlist. */
+class FilterCompiler {
+  readonly #block: DomainMatcher;
+  readonly #allow: DomainMatcher;
+  readonly #stats = new Map<string, BlocklistParseStats>();
+  readonly #inputs: BlocklistText[];
+  #index = 0;
+  #offset = 0;
+
+  constructor(lists: readonly BlocklistText[], allowlist: readonly string[], opts: { maxRules?: number }) {
+    this.#block = new DomainMatcher(opts);
+    this.#allow = new DomainMatcher(opts);
+    this.#inputs = [...lists, { name: CONFIG_ALLOWLIST_SOURCE, text: allowlist.join('\n') }];
   }
-  stats.set(CONFIG_ALLOWLIST_SOURCE, parseBlocklist(allowlist.join('\n'), (name, scope) => allow.add(name, scope, CONFIG_ALLOWLIST_SOURCE)));
-  return { block, allow, stats };
+
+  /** Parses up to `maxLines` lines; returns true when everything is done. */
+  step(maxLines: number): boolean {
+    let budget = maxLines;
+    while (this.#index < this.#inputs.length && budget > 0) {
+      const input = this.#inputs[this.#index]!;
+      const isAllowlist = this.#index === this.#inputs.length - 1;
+      let stats = this.#stats.get(input.name);
+      if (stats === undefined) this.#stats.set(input.name, (stats = emptyStats()));
+      const before = stats.lines;
+      const sink: RuleSink = isAllowlist
+        ? (name, scope) => this.#allow.add(name, scope, CONFIG_ALLOWLIST_SOURCE)
+        : (name, scope, exception) => (exception ? this.#allow : this.#block).add(name, scope, input.name);
+      this.#offset = parseBlocklistLines(input.text, sink, stats, this.#offset, budget);
+      budget -= stats.lines - before;
+      if (this.#offset >= input.text.length) {
+        this.#index++;
+        this.#offset = 0;
+      }
+    }
+    return this.#index >= this.#inputs.length;
+  }
+
+  result(): CompiledFilter {
+    return { block: this.#block, allow: this.#allow, stats: this.#stats };
+  }
 }

@@ -20,13 +20,15 @@
  */
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode } from 'yaml';
 import { ConfigError } from './errors.js';
+import { Secret } from './secret.js';
 import { parseIpAddress, parseIpPrefix, type IpAddress, type IpPrefix } from './ip-address.js';
-import { formatByteSize, formatDuration, parseByteSize, parseDurationMs } from './config-units.js';
+import { closest, formatByteSize, formatDuration, parseByteSize, parseDurationMs, parseHostPort, type HostPort } from './config-values.js';
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 export { ConfigError } from './errors.js';
-export { formatByteSize, formatDuration, parseByteSize, parseDurationMs } from './config-units.js';
+export { Secret } from './secret.js';
+export { closest, formatByteSize, formatDuration, isHostName, parseByteSize, parseDurationMs, parseHostPort } from './config-values.js';
 
 /** Config files larger than this are refused before parsing. */
 export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;
@@ -45,37 +47,7 @@ export interface ConfigSources {
   readonly baseDir?: string;
 }
 
-/** A secret value. Its string, JSON and inspect forms are `[redacted]`; call `reveal()` to use it. */
-export class Secret {
-  readonly #value: string;
-  /** Where it came from (`inline`, `file /etc/x`, `env NAME`), safe to log. */
-  readonly source: string;
-  constructor(value: string, source: string) {
-    this.#value = value;
-    this.source = source;
-  }
-  /** The secret text. Do not log or store it; decode it and wipe the bytes when done. */
-  reveal(): string {
-    return this.#value;
-  }
-  toString(): string {
-    return '[redacted]';
-  }
-  toJSON(): string {
-    return '[redacted]';
-  }
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return `Secret([redacted] from ${this.source})`;
-  }
-}
-
-/** A host and port from `host:port`, `[v6]:port` or a bare host with a default port. */
-export interface HostPort {
-  readonly host: string;
-  readonly port: number;
-  /** The parsed address when `host` is an IP literal; undefined for a host name. */
-  readonly ip: IpAddress | undefined;
-}
+export type { HostPort } from './config-values.js';
 
 interface Shared {
   readonly file: string;
@@ -434,47 +406,6 @@ export function loadConfigFile(path: string, opts: { env?: ConfigSources['env'] 
   return parseConfigText(text, path, { env: opts.env ?? process.env, readFile: (p) => readFileSync(p), baseDir: dirname(abs) });
 }
 
-/** Parses `host:port`, `[v6]:port`; with `defaultPort`, also a bare host or bare IPv6 literal. */
-export function parseHostPort(text: string, defaultPort?: number): HostPort | undefined {
-  if (text.length === 0 || text.length > 300) return undefined;
-  let host: string;
-  let portText: string | undefined;
-  if (text.startsWith('[')) {
-    const close = text.indexOf(']');
-    if (close < 0) return undefined;
-    host = text.slice(1, close);
-    const rest = text.slice(close + 1);
-    if (rest !== '' && !rest.startsWith(':')) return undefined;
-    portText = rest === '' ? undefined : rest.slice(1);
-    if (parseIpAddress(host)?.family !== 6) return undefined;
-  } else if (text.indexOf(':') !== text.lastIndexOf(':')) {
-    host = text; // bare IPv6
-    if (parseIpAddress(host)?.family !== 6) return undefined;
-  } else {
-    const colon = text.indexOf(':');
-    host = colon < 0 ? text : text.slice(0, colon);
-    portText = colon < 0 ? undefined : text.slice(colon + 1);
-  }
-  let port: number;
-  if (portText === undefined) {
-    if (defaultPort === undefined) return undefined;
-    port = defaultPort;
-  } else {
-    if (!/^(0|[1-9][0-9]{0,4})$/.test(portText)) return undefined;
-    port = Number(portText);
-    if (port > 65535) return undefined;
-  }
-  const ip = parseIpAddress(host);
-  if (ip === undefined && !isHostName(host)) return undefined;
-  return { host: ip === undefined ? host.toLowerCase() : host, port, ip };
-}
-
-/** A DNS host name in LDH form (RFC 1123 §2.1), ≤ 253 characters, no trailing dot. */
-export function isHostName(s: string): boolean {
-  if (s.length === 0 || s.length > 253) return false;
-  return s.split('.').every((l) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l));
-}
-
 function rejectAliases(n: YamlNode | null, s: Shared): void {
   if (n === null) return;
   if (isAlias(n) || n.anchor !== undefined) {
@@ -511,34 +442,3 @@ function resolvePath(baseDir: string | undefined, p: string): string {
   return `${baseDir.replace(/\/+$/, '')}/${p}`;
 }
 
-/** The candidate within edit distance 2 (or a third of the word) of `word`, if any. */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase(), bestD);
-    if (d < bestD) {
-      best = c;
-      bestD = d;
-    }
-  }
-  return best;
-}
-
-/** Levenshtein distance, giving up (returning `cap`) once it exceeds `cap`. */
-function editDistance(a: string, b: string, cap: number): number {
-  if (Math.abs(a.length - b.length) >= cap) return cap;
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    let rowMin = i;
-    for (let j = 1; j <= b.length; j++) {
-      const v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-      cur.push(v);
-      if (v < rowMin) rowMin = v;
-    }
-    if (rowMin >= cap) return cap;
-    prev = cur;
-  }
-  return prev[b.length]!;
-}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { compileFilter, DomainMatcher, MATCH_SCOPE, MAX_RULE_LINE_CHARS, normalizeDomain, parseBlocklist, type MatchScope } from '../../src/dns/blocklist.js';
+import { compileFilter, compileFilterSliced, DomainMatcher, MATCH_SCOPE, MAX_RULE_LINE_CHARS, normalizeDomain, parseBlocklist, type MatchScope } from '../../src/dns/blocklist.js';
 
 function rulesOf(text: string): Array<[string, MatchScope, boolean]> {
   const out: Array<[string, MatchScope, boolean]> = [];
@@ -134,5 +134,26 @@ describe('compileFilter', () => {
     expect(f.allow.match('a.more.example')).toBe('config:allowlist');
     expect(f.allow.match('keep.example')).toBe('config:allowlist');
     expect(f.stats.get('list-a')).toMatchObject({ rules: 1, exceptions: 1 });
+  });
+});
+
+describe('compileFilterSliced', () => {
+  it('gives the same matchers and stats as compileFilter, yielding between slices', async () => {
+    const lists = [
+      { name: 'a', text: Array.from({ length: 250 }, (_, i) => `0.0.0.0 h${i}.example`).join('\n') },
+      { name: 'b', text: '' },
+      { name: 'c', text: Array.from({ length: 120 }, (_, i) => (i % 3 === 0 ? `@@||ok${i}.example^` : `||a${i}.example^`)).join('\n') },
+    ];
+    const allow = ['x.example', '*.y.example'];
+    const whole = compileFilter(lists, allow);
+    let yields = 0;
+    const sliced = await compileFilterSliced(lists, allow, { linesPerSlice: 37, yieldNow: async () => void yields++ });
+    expect(yields).toBe(Math.ceil((250 + 120 + 2) / 37) - 1);
+    expect([...sliced.stats]).toEqual([...whole.stats]);
+    expect(sliced.block.size).toBe(whole.block.size);
+    expect(sliced.allow.size).toBe(whole.allow.size);
+    for (const q of ['h0.example', 'h249.example', 'x.a1.example', 'ok3.example', 'x.example', 'z.y.example', 'nope.example']) {
+      expect([sliced.block.match(q), sliced.allow.match(q)]).toEqual([whole.block.match(q), whole.allow.match(q)]);
+    }
   });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { ConfigError, ConfigNode, closest, loadConfigFile, parseConfigText, parseHostPort, Secret } from '../../src/runtime/config-file.js';
-import { formatDuration, parseByteSize, parseDurationMs } from '../../src/runtime/config-units.js';
+import { formatDuration, parseByteSize, parseDurationMs } from '../../src/runtime/config-values.js';
 
 /** Runs `fn` and returns the ConfigError it throws (fails the test if it throws anything else). */
 function configError(fn: () => unknown): ConfigError {
