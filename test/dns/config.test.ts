@@ -216,3 +216,25 @@ describe('reverseZones', () => {
   ];
   for (const [cidr, zones] of cases) it(cidr, () => expect(reverseZones(parseIpPrefix(cidr)!)).toEqual(zones));
 });
+
+describe('parseDnsConfig robustness', () => {
+  it('throws only ConfigError on arbitrary YAML documents shaped like a dns section', async () => {
+    const fc = (await import('fast-check')).default;
+    const { stringify } = await import('yaml');
+    const scalar = fc.oneof(fc.constantFrom('127.0.0.1', '127.0.0.1:53', 'tls://127.0.0.1', 'https://127.0.0.1/q', 'home.lan', '10.0.0.0/8', '5s', '10MB', 'A', 'TXT', 'public', 'x', ''), fc.integer(), fc.boolean(), fc.constant(null));
+    const keys = fc.constantFrom('listen', 'upstreams', 'routes', 'default_group', 'cache', 'blocking', 'local', 'servers', 'strategy', 'timeout', 'health', 'suffix', 'reverse', 'group', 'records', 'name', 'type', 'value', 'lists', 'allowlist', 'answer', 'zones', 'public', 'query_log', 'max_ttl', 'min_ttl');
+    const tree = fc.letrec((tie) => ({
+      node: fc.oneof({ depthSize: 'small' }, scalar, fc.array(tie('node'), { maxLength: 3 }), fc.dictionary(keys, tie('node'), { maxKeys: 4 })),
+    })).node;
+    fc.assert(
+      fc.property(fc.dictionary(keys, tree, { maxKeys: 6 }), (doc) => {
+        try {
+          parseDnsConfig(parseConfigText(stringify(doc), FILE));
+        } catch (err) {
+          if (!(err instanceof ConfigError)) throw err;
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+});

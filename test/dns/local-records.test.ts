@@ -113,3 +113,26 @@ describe('LocalRecordStore groups and validation', () => {
     expect(s.lookup('nas.home.lan', RR_TYPE.A)!.records).toHaveLength(1);
   });
 });
+
+describe('LocalRecordStore robustness', () => {
+  it('never throws on arbitrary inputs and lookups', async () => {
+    const fc = (await import('fast-check')).default;
+    const name = fc.oneof(fc.string({ maxLength: 70 }), fc.constantFrom('a.lan', 'b.a.lan', 'lan', 'A.LAN.'));
+    const input = fc.oneof(
+      fc.record({ name, type: fc.constantFrom('A' as const, 'AAAA' as const), address: fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom('10.0.0.1', '::1')), ttl: fc.option(fc.integer(), { nil: undefined }) }),
+      fc.record({ name, type: fc.constantFrom('CNAME' as const, 'PTR' as const), target: name }),
+      fc.record({ name, type: fc.constant('TXT' as const), text: fc.array(fc.string({ maxLength: 300 }), { maxLength: 3 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(input, { maxLength: 12 }), fc.array(fc.tuple(name, fc.integer({ min: 0, max: 65535 })), { maxLength: 8 }), (inputs, queries) => {
+        const s = new LocalRecordStore({ zones: ['lan'], autoPtr: true });
+        s.setGroup('g', inputs);
+        for (const [q, t] of queries) {
+          const a = s.lookup(q, t);
+          if (a) for (const r of a.records) expect(r.rdata.length).toBeLessThanOrEqual(65535);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
