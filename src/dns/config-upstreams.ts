@@ -24,6 +24,8 @@ export interface UpstreamServer {
   readonly protocol: UpstreamProtocol;
   /** The address to connect to (never a name: there is no bootstrap resolver). */
   readonly ip: IpAddress;
+  /** `ip` as canonical text (`127.0.0.1`, `::1`), ready for node:dgram / node:net. */
+  readonly address: string;
   readonly port: number;
   /** TLS server name to send (SNI) and verify (`tls`, `https`); the URL host unless `server_name` is given. */
   readonly serverName: string | undefined;
@@ -112,7 +114,7 @@ export function parseUpstreamServer(node: ConfigNode): UpstreamServer {
   } else if (encrypted) {
     serverName = hp.ip === undefined ? hp.host : formatIpAddress(hp.ip);
   }
-  return { protocol, ip, port: hp.port, serverName, path, caFile: caNode?.filePath(), label: text };
+  return { protocol, ip, address: formatIpAddress(ip), port: hp.port, serverName, path, caFile: caNode?.filePath(), label: text };
 }
 
 /** Parses one upstream group mapping. */
@@ -192,7 +194,8 @@ export function reverseZones(prefix: IpPrefix): string[] {
 }
 
 /** Parses one listener address (`127.0.0.1:53`, `[::1]:53`, or a bare IP meaning port 53). */
-export function parseListenAddress(node: ConfigNode): { readonly ip: IpAddress; readonly port: number } {
+export function parseListenAddress(node: ConfigNode): { readonly ip: IpAddress; readonly address: string; readonly port: number } {
   const hp = node.hostPort({ defaultPort: 53, requireIp: true, allowZeroPort: true });
-  return { ip: parseIpAddress(hp.host)!, port: hp.port };
+  const ip = parseIpAddress(hp.host)!;
+  return { ip, address: formatIpAddress(ip), port: hp.port };
 }

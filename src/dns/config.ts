@@ -17,6 +17,8 @@ export * from './config-upstreams.js';
 /** A listening address; the server listens on UDP and TCP there. */
 export interface DnsListener {
   readonly ip: IpAddress;
+  /** `ip` as canonical text, ready for node:dgram / node:net. */
+  readonly address: string;
   /** 0 means "any free port" (tests). */
   readonly port: number;
 }

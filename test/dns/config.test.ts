@@ -38,7 +38,7 @@ describe('parseDnsConfig: valid configs', () => {
     expect(c.defaultGroup).toBe('public');
     expect(c.groups.get('public')).toEqual({
       name: 'public',
-      servers: [{ protocol: 'udp', ip: { family: 4, bytes: new Uint8Array([127, 0, 0, 1]) }, port: 5301, serverName: undefined, path: undefined, caFile: undefined, label: '127.0.0.1:5301' }],
+      servers: [{ protocol: 'udp', ip: { family: 4, bytes: new Uint8Array([127, 0, 0, 1]) }, address: '127.0.0.1', port: 5301, serverName: undefined, path: undefined, caFile: undefined, label: '127.0.0.1:5301' }],
       strategy: 'failover',
       timeoutMs: 2000,
       health: { maxFailures: 3, retryAfterMs: 30_000 },
@@ -83,7 +83,8 @@ upstreams:
       ['tls', 4, 853, 'dns.example', undefined, '/etc/tsplane/ca.pem'],
       ['https', 4, 443, 'dns.example', '/q?x=1', undefined],
     ]);
-    expect(c.listeners.map((l) => l.port)).toEqual([53, 0]);
+    expect(c.listeners.map((l) => [l.address, l.port])).toEqual([['127.0.0.1', 53], ['127.0.0.2', 0]]);
+    expect(g.servers[2]!.address).toBe('::1');
   });
 
   it('turns routes into suffixes, reverse CIDRs into zones, internal_only defaulting to true', () => {
