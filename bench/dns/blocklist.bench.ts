@@ -104,7 +104,7 @@ function timeMs(name: string, fn: () => void, runs = 5): number {
 
 timeMs('blocklist parse hosts 100k lines', () => void parseBlocklist(hosts100k, sink));
 timeMs('blocklist parse adblock 100k lines', () => void parseBlocklist(abp100k, sink));
-timeMs('blocklist compile hosts 100k (parse + Map)', () => void compileFilter([{ name: 'h', text: hosts100k }]));
+timeMs('blocklist compile hosts 100k (parse + build)', () => void compileFilter([{ name: 'h', text: hosts100k }]));
 
 const hostsMatcher = compileFilter([{ name: 'h', text: hosts100k }]).block;
 const abpMatcher = compileFilter([{ name: 'a', text: abp100k }]).block;
