@@ -176,6 +176,11 @@ export class Keypair {
     return body;
   }
 
+  /** Stops sending on this keypair (our private key changed); it still decrypts in-flight packets. */
+  expireSending(): void {
+    this.#sendingValid = false;
+  }
+
   /** Wipes both keys; the keypair can neither send nor receive afterwards. */
   destroy(): void {
     wipe(this.#sendKey, this.#receiveKey);
