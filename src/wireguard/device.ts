@@ -49,6 +49,16 @@ function dropOutput(reason: DropReason): DeviceOutput {
   return d;
 }
 
+/**
+ * A WireGuard interface without sockets. Feed it TUN packets (`sendFromTun`), UDP datagrams
+ * (`receiveFromNetwork`) and deadlines (`poll` at `nextDeadline()`); carry out what it appends
+ * to `out`. Configure it with `configure()` (UAPI `set`) and read it with `status()` (UAPI `get`).
+ * @example
+ * const dev = new Device({ clock: new SystemClock(), rng: new SystemRng() });
+ * dev.configure({ privateKey, replacePeers: false, peers: [peerChange] }, clock.monotonicMs());
+ * const out: DeviceOutput[] = [];
+ * dev.sendFromTun(ipPacket, clock.monotonicMs(), out); // -> toNetwork / drop outputs
+ */
 export class Device implements DeviceCore {
   readonly #clock: Clock;
   readonly #rng: Rng;
@@ -104,6 +114,11 @@ export class Device implements DeviceCore {
 
   // ------------------------------------------------------------------ data path
 
+  /**
+   * An IP packet read from the TUN: routed by destination through allowed IPs, encrypted under
+   * the peer's current keypair, or staged behind a handshake initiation. Drops: `bad-inner-packet`,
+   * `no-route`, `no-endpoint`, `queue-full` (oldest staged packet).
+   */
   sendFromTun(packet: Uint8Array, now: MonotonicMs, out: DeviceOutput[]): void {
     this.#ringTakenThisCall = 0;
     const v = packet.length > MAX_INNER_PACKET_BYTES ? 0 : ipVersion(packet);
@@ -127,6 +142,10 @@ export class Device implements DeviceCore {
     this.#reschedule(peer, now);
   }
 
+  /**
+   * A UDP datagram from `from`: transport data is authenticated, replay-checked, filtered by the
+   * inner source address and written to the TUN; handshake messages are answered. Never throws.
+   */
   receiveFromNetwork(datagram: Uint8Array, from: Endpoint, now: MonotonicMs, out: DeviceOutput[]): void {
     this.#ringTakenThisCall = 0;
     if (datagram.length >= MESSAGE_TRANSPORT_MIN_SIZE && datagram[0] === MESSAGE_TYPE_TRANSPORT && datagram[1] === 0 && datagram[2] === 0 && datagram[3] === 0) {
@@ -153,7 +172,7 @@ export class Device implements DeviceCore {
     // Authenticated: roam, count, confirm the key, feed the timers (kernel wg_packet_consume_data_done).
     const peer = entry.peer;
     peer.setEndpointFromPacket(from);
-    peer.rxBytes += BigInt(datagram.length);
+    peer.addRxBytes(datagram.length);
     if (peer.keypairs.receivedWith(entry.keypair)) {
       peer.handshakeComplete();
       peer.sendStaged(now, out);
@@ -272,6 +291,7 @@ export class Device implements DeviceCore {
 
   // ------------------------------------------------------------------ timers
 
+  /** Runs the timers of every peer due at `now` (found through a deadline heap, not a scan). */
   poll(now: MonotonicMs, out: DeviceOutput[]): void {
     this.#ringTakenThisCall = 0;
     this.#rateLimiter.poll(now);
@@ -286,6 +306,7 @@ export class Device implements DeviceCore {
     for (const peer of due) this.#reschedule(peer, now);
   }
 
+  /** When `poll` next has work; may be early (a moved deadline), never late. */
   nextDeadline(): MonotonicMs | undefined {
     const peers = this.#deadlines.peek((p, at) => !p.removed && p.scheduledAt === at);
     const rl = this.#rateLimiter.nextDeadline();
@@ -303,6 +324,11 @@ export class Device implements DeviceCore {
 
   // ------------------------------------------------------------------ configuration (UAPI set/get)
 
+  /**
+   * Applies a UAPI `set` with wg-go's semantics, all or nothing: the whole change is validated
+   * first (TsplaneError WG_ERR_INVALID_CONFIG, nothing applied). `listenPort`/`fwmark` are the
+   * UDP edge's business and ignored here.
+   */
   configure(change: DeviceConfigChange, now: MonotonicMs): void {
     const pk = change.privateKey;
     const newIdentity = pk === undefined || pk.length !== 32 ? this.#identity : identityFromPrivateKey(pk);
@@ -366,6 +392,7 @@ export class Device implements DeviceCore {
     peer.destroy();
   }
 
+  /** The UAPI `get` view: keys, endpoints, last handshake (wall ms), rx/tx WireGuard message bytes, allowed IPs. */
   status(_now: MonotonicMs): DeviceStatus {
     const peers: PeerStatus[] = [];
     for (const p of this.#peers.values()) {

@@ -131,7 +131,7 @@ export class Keypair {
     writeU32le(out, 4, this.remoteIndex);
     writeU32le(out, 8, lo);
     writeU32le(out, 12, hi);
-    NONCE.set(out.subarray(8, 16), 4);
+    copyNonce(out);
     let body = plaintext;
     if (padded !== len) {
       if (padScratch.length < padded) padScratch = new Uint8Array(padded);
@@ -159,7 +159,7 @@ export class Keypair {
     }
     const end = datagram.length - AEAD_TAG_BYTES;
     if (end < TRANSPORT_HEADER_BYTES) return 'short-packet';
-    NONCE.set(datagram.subarray(8, 16), 4);
+    copyNonce(datagram);
     const d = createDecipheriv('chacha20-poly1305', this.#receiveKey, NONCE, CIPHER_OPTIONS);
     d.setAuthTag(datagram.subarray(end));
     const body = d.update(datagram.subarray(TRANSPORT_HEADER_BYTES, end));
@@ -193,6 +193,11 @@ export class Keypair {
   get destroyed(): boolean {
     return this.#destroyed;
   }
+}
+
+/** NONCE = 4 zero bytes ‖ the message's counter field (bytes 8..16), without a temporary view. */
+function copyNonce(msg: Uint8Array): void {
+  for (let i = 0; i < 8; i++) NONCE[4 + i] = msg[8 + i]!;
 }
 
 function writeU32le(out: Uint8Array, offset: number, v: number): void {

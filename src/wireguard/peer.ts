@@ -38,6 +38,8 @@ export interface PeerContext {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Fold the byte accumulators into the bigint totals beyond this (far below 2^53). */
+const FOLD_BYTES = 2 ** 48;
 
 export class Peer {
   readonly publicKey: Uint8Array;
@@ -46,8 +48,6 @@ export class Peer {
   readonly keypairs: KeypairSet;
   readonly timers: PeerTimers;
   endpoint: Endpoint | undefined;
-  rxBytes = 0n;
-  txBytes = 0n;
   /** Wall-clock ms of the last completed handshake; 0 = never. */
   lastHandshakeWallMs = 0;
   persistentKeepaliveIntervalS = 0;
@@ -61,6 +61,12 @@ export class Peer {
   keepalivePending = false;
 
   readonly #ctx: PeerContext;
+  // Byte counters: a number accumulator (exact below 2^53) folded into a bigint now and then,
+  // so the hot path never allocates a bigint per packet.
+  #rxBase = 0n;
+  #rxPending = 0;
+  #txBase = 0n;
+  #txPending = 0;
   /** Packets waiting for a keypair (copies; an empty one is a keepalive). */
   readonly #staged: Uint8Array[] = [];
   /** Index of our handshake in flight, registered in the index table. */
@@ -75,6 +81,29 @@ export class Peer {
     this.cookieGenerator = new CookieGenerator(this.publicKey);
     this.keypairs = new KeypairSet((kp) => ctx.indexTable.remove(kp.localIndex, kp));
     this.timers = new PeerTimers(ctx.rng);
+  }
+
+  /** WireGuard message bytes received from this peer (authenticated messages only). */
+  get rxBytes(): bigint {
+    return this.#rxBase + BigInt(this.#rxPending);
+  }
+  /** WireGuard message bytes sent to this peer. */
+  get txBytes(): bigint {
+    return this.#txBase + BigInt(this.#txPending);
+  }
+  addRxBytes(n: number): void {
+    this.#rxPending += n;
+    if (this.#rxPending >= FOLD_BYTES) {
+      this.#rxBase += BigInt(this.#rxPending);
+      this.#rxPending = 0;
+    }
+  }
+  addTxBytes(n: number): void {
+    this.#txPending += n;
+    if (this.#txPending >= FOLD_BYTES) {
+      this.#txBase += BigInt(this.#txPending);
+      this.#txPending = 0;
+    }
   }
 
   get stagedCount(): number {
@@ -134,7 +163,7 @@ export class Peer {
     const n = kp.encrypt(packet, this.#ctx.mtu, buf, now);
     if (n === 0) return false;
     out.push({ type: 'toNetwork', datagram: buf.subarray(0, n), endpoint });
-    this.txBytes += BigInt(n);
+    this.addTxBytes(n);
     this.timers.anyAuthenticatedPacketTraversal(now);
     this.timers.anyAuthenticatedPacketSent(now);
     if (n !== TRANSPORT_OVERHEAD_BYTES) this.timers.dataSent(now);
@@ -182,7 +211,7 @@ export class Peer {
     const msg = createInitiation(this.handshake, index, this.#ctx.wallTimeMs(), this.#ctx.rng);
     this.cookieGenerator.addMacs(msg, now);
     out.push({ type: 'toNetwork', datagram: msg, endpoint });
-    this.txBytes += BigInt(MESSAGE_INITIATION_SIZE);
+    this.addTxBytes(MESSAGE_INITIATION_SIZE);
     this.timers.anyAuthenticatedPacketTraversal(now);
     this.timers.anyAuthenticatedPacketSent(now);
     this.timers.handshakeInitiated(now);
@@ -190,7 +219,7 @@ export class Peer {
 
   /** After consumeInitiation accepted an initiation from this peer at `from`: respond and derive the (next) keypair. */
   initiationConsumed(from: Endpoint, now: MonotonicMs, out: DeviceOutput[]): void {
-    this.rxBytes += BigInt(MESSAGE_INITIATION_SIZE);
+    this.addRxBytes(MESSAGE_INITIATION_SIZE);
     this.setEndpointFromPacket(from);
     this.#freeHandshakeIndex();
     const index = this.#ctx.indexTable.insert({ kind: 'handshake', peer: this });
@@ -201,14 +230,14 @@ export class Peer {
     this.timers.anyAuthenticatedPacketSent(now);
     if (this.#beginSession(now)) this.timers.sessionDerived(now);
     out.push({ type: 'toNetwork', datagram: msg, endpoint: from });
-    this.txBytes += BigInt(MESSAGE_RESPONSE_SIZE);
+    this.addTxBytes(MESSAGE_RESPONSE_SIZE);
     this.timers.anyAuthenticatedPacketReceived();
     this.timers.anyAuthenticatedPacketTraversal(now);
   }
 
   /** After consumeResponse accepted our handshake's response: the new keypair is current; confirm it at once. */
   responseConsumed(from: Endpoint, now: MonotonicMs, out: DeviceOutput[]): void {
-    this.rxBytes += BigInt(MESSAGE_RESPONSE_SIZE);
+    this.addRxBytes(MESSAGE_RESPONSE_SIZE);
     this.setEndpointFromPacket(from);
     if (this.#beginSession(now)) {
       this.timers.sessionDerived(now);

@@ -261,6 +261,38 @@ describe('Device: two peers in memory', () => {
     expect(b.sent.slice(before).map((s) => s.datagram.length)).toEqual([32]);
   });
 
+  it('starts a new handshake when data sent for KEEPALIVE + REKEY_TIMEOUT got no answer', () => {
+    const { net, a, b } = pair(17);
+    net.send(a, ipPacket('10.0.0.1', '10.0.0.2', 10));
+    net.run();
+    net.filter = ({ from }) => from !== b; // b goes silent
+    net.advance(1000);
+    const before = a.sent.length;
+    net.send(a, ipPacket('10.0.0.1', '10.0.0.2', 10));
+    net.advance(KEEPALIVE_TIMEOUT_MS + REKEY_TIMEOUT_MS - 1);
+    expect(a.sent.slice(before).map((s) => typeOf(s.datagram))).toEqual([4]);
+    net.advance(400); // + jitter < 334 ms
+    expect(a.sent.slice(before).map((s) => typeOf(s.datagram))).toEqual([4, 1]);
+  });
+
+  it('the responder sends nothing under a new keypair before key confirmation', () => {
+    const { net, a, b } = pair(18);
+    net.filter = ({ from, datagram }) => !(from === a && datagram[0] === 4); // a's confirmation is lost
+    net.send(a, ipPacket('10.0.0.1', '10.0.0.2', 10));
+    net.run();
+    expect(a.dev.peer(b.publicKey)!.keypairs.current).toBeDefined();
+    const bp = b.dev.peer(a.publicKey)!;
+    expect(bp.keypairs.current).toBeUndefined();
+    expect(bp.keypairs.next).toBeDefined();
+    const before = b.sent.length;
+    net.send(b, ipPacket('10.0.0.2', '10.0.0.1', 10));
+    expect(b.sent.slice(before).map((s) => typeOf(s.datagram))).toEqual([1]); // staged behind its own initiation
+    expect(bp.stagedCount).toBe(1);
+    net.filter = () => true;
+    net.run();
+    expect(a.tun).toHaveLength(1);
+  });
+
   it('polls 1000 peers by deadline, not by scanning', () => {
     const net = new TestNet(16);
     const a = net.addNode('a', EP_A);
