@@ -41,6 +41,12 @@ export const MAX_QUEUED_HANDSHAKES = 1024;
 export const UNDER_LOAD_QUEUE_SIZE = MAX_QUEUED_HANDSHAKES / 8;
 /** "Under load" persists this long after the last trigger (wg-go UnderLoadAfterTime = 1 s). */
 export const UNDER_LOAD_AFTER_TIME_MS = 1_000;
+/**
+ * Our "under load" trigger: handshake messages per second, counted by UnderLoadDetector. The
+ * queue-depth rule of wg-go (1/8 of 1024 queued) has no equivalent in a single-threaded core,
+ * so this follows boringtun (HANDSHAKE_RATE_LIMIT = 100 per second, noise/rate_limiter.rs).
+ */
+export const UNDER_LOAD_HANDSHAKES_PER_SECOND = 100;
 /** Packets staged per peer while no keypair exists; oldest dropped first (wg-go/kernel MAX_STAGED_PACKETS = 128). */
 export const MAX_STAGED_PACKETS = 128;
 /** Maximum number of peers per device (wg-go MaxPeers = 2^16). */

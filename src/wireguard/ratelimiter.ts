@@ -7,9 +7,14 @@
  * cycling addresses in its subnet. Sans-IO: `now` comes in; idle entries are collected by
  * `poll(now)`, which the runtime calls at `nextDeadline()`. The table is capped: when it is
  * full, new sources are refused until the next collection (the kernel's max_entries policy).
+ *
+ * `UnderLoadDetector` decides when the device is "under load" (wireguard.md §1.9): then mac2 is
+ * required (else a cookie reply is sent) and this limiter applies.
  */
 import type { MonotonicMs } from '../runtime/clock.js';
 import {
+  UNDER_LOAD_AFTER_TIME_MS,
+  UNDER_LOAD_HANDSHAKES_PER_SECOND,
   RATELIMITER_GC_INTERVAL_MS,
   RATELIMITER_MAX_ENTRIES,
   RATELIMITER_PACKETS_BURSTABLE,
@@ -100,4 +105,35 @@ function bucketKey(ip: Uint8Array): string {
   let s = String.fromCharCode(ip.length);
   for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
   return s;
+}
+
+/**
+ * Decides "under load" (wireguard.md §1.9): true once more than `threshold` handshake messages
+ * arrived within one second, and for UNDER_LOAD_AFTER_TIME_MS (1 s, wg-go) after the last time
+ * that was seen. Call `record` for every handshake message that passed mac1, then `isUnderLoad`.
+ */
+export class UnderLoadDetector {
+  readonly #threshold: number;
+  #windowStartMs: MonotonicMs | undefined;
+  #count = 0;
+  #underLoadUntilMs: MonotonicMs | undefined;
+
+  constructor(threshold: number = UNDER_LOAD_HANDSHAKES_PER_SECOND) {
+    this.#threshold = threshold;
+  }
+
+  /** Counts one handshake message received at `now`. */
+  record(now: MonotonicMs): void {
+    if (this.#windowStartMs === undefined || now - this.#windowStartMs >= 1000) {
+      this.#windowStartMs = now;
+      this.#count = 0;
+    }
+    this.#count++;
+    if (this.#count > this.#threshold) this.#underLoadUntilMs = now + UNDER_LOAD_AFTER_TIME_MS;
+  }
+
+  /** True while under load: require mac2 and rate-limit handshakes. */
+  isUnderLoad(now: MonotonicMs): boolean {
+    return this.#underLoadUntilMs !== undefined && now < this.#underLoadUntilMs;
+  }
 }

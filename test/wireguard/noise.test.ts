@@ -102,6 +102,23 @@ describe('handshake round trip', () => {
     expect(consumeResponse(p.initiator, resp, () => p.iHs)).toEqual({ type: 'drop', reason: 'unknown-index' });
   });
 
+  it('simultaneous initiations: consuming the peer\'s initiation supersedes our own in flight', () => {
+    const p = pair(9);
+    const mine = createInitiation(p.iHs, 100, WALL_MS, p.rng); // initiator → responder
+    const theirs = createInitiation(p.rHs, 200, WALL_MS, p.rng); // responder → initiator, crossing
+    const findResponderPeer = (pub: Uint8Array) => (pub.every((b, i) => b === p.responder.publicKey[i]) ? p.iHs : undefined);
+    expect(consumeInitiation(p.initiator, theirs, findResponderPeer).type).toBe('ok');
+    expect(p.iHs.state).toBe('initiationConsumed');
+    // The responder answers our (now superseded) initiation: no longer acceptable.
+    expect(consumeInitiation(p.responder, mine, p.findPeer).type).toBe('ok');
+    const lateResponse = createResponse(p.rHs, 201, p.rng);
+    expect(consumeResponse(p.initiator, lateResponse, () => p.iHs)).toEqual({ type: 'drop', reason: 'unknown-index' });
+    // Symmetrically, their initiation 200 was superseded when they consumed ours, so our response
+    // to it is dropped too. Both sides retry after REKEY_TIMEOUT + jitter, as in wg-go.
+    const resp = createResponse(p.iHs, 101, p.rng);
+    expect(consumeResponse(p.responder, resp, () => p.rHs)).toEqual({ type: 'drop', reason: 'unknown-index' });
+  });
+
   it('rejects createResponse and beginSession in the wrong state', () => {
     const p = pair(8);
     expect(() => createResponse(p.iHs, 1, p.rng)).toThrow(expect.objectContaining({ code: 'WG_ERR_HANDSHAKE_STATE' }));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { HandshakeRateLimiter } from '../../src/wireguard/ratelimiter.js';
+import { HandshakeRateLimiter, UnderLoadDetector } from '../../src/wireguard/ratelimiter.js';
 
 const A = Uint8Array.of(127, 0, 0, 1);
 const B = Uint8Array.of(127, 0, 0, 2);
@@ -85,5 +85,25 @@ describe('HandshakeRateLimiter', () => {
         expect(ok).toBeLessThanOrEqual(5 + Math.floor((now - T0) / 50));
       }),
     );
+  });
+});
+
+describe('UnderLoadDetector', () => {
+  it('is under load once more than the threshold arrive within a second, and stays so for 1 s after', () => {
+    const d = new UnderLoadDetector(100);
+    for (let i = 0; i < 100; i++) d.record(T0 + i);
+    expect(d.isUnderLoad(T0 + 100)).toBe(false);
+    d.record(T0 + 500); // the 101st in this window
+    expect(d.isUnderLoad(T0 + 500)).toBe(true);
+    expect(d.isUnderLoad(T0 + 1499)).toBe(true);
+    expect(d.isUnderLoad(T0 + 1500)).toBe(false);
+  });
+
+  it('does not trigger on a steady rate at the threshold', () => {
+    const d = new UnderLoadDetector(100);
+    for (let t = 0; t < 10_000; t += 10) {
+      d.record(T0 + t);
+      expect(d.isUnderLoad(T0 + t)).toBe(false);
+    }
   });
 });
