@@ -18,9 +18,9 @@ import { ipClaimedLength, ipVersion, IPV4_DST_OFFSET, IPV4_SRC_OFFSET, IPV6_DST_
 import { consumeInitiation, consumeResponse, type Handshake, type StaticIdentity } from './noise.js';
 import { parseMessage } from './messages.js';
 import { Peer, type PeerContext } from './peer.js';
-import { HandshakeRateLimiter } from './ratelimiter.js';
+import { HandshakeRateLimiter, UnderLoadDetector } from './ratelimiter.js';
 import { DeadlineHeap } from './deadline-heap.js';
-import { DEFAULT_MTU_BYTES, MESSAGE_TRANSPORT_MIN_SIZE, MESSAGE_TYPE_TRANSPORT, UNDER_LOAD_AFTER_TIME_MS, UNDER_LOAD_QUEUE_SIZE } from './constants.js';
+import { DEFAULT_MTU_BYTES, MESSAGE_TRANSPORT_MIN_SIZE, MESSAGE_TYPE_TRANSPORT } from './constants.js';
 
 export interface DeviceOptions {
   /** Wall time only (TAI64N timestamps, last-handshake time); monotonic time arrives as `now`. */
@@ -30,8 +30,8 @@ export interface DeviceOptions {
   readonly mtu?: number;
   /**
    * Handshake messages within one second beyond which the device is "under load" for the next
-   * UNDER_LOAD_AFTER_TIME (default UNDER_LOAD_QUEUE_SIZE = 128, wg-go's queue threshold; a
-   * sans-IO core has no queue, so it counts arrivals per second as boringtun does). 0 = always.
+   * UNDER_LOAD_AFTER_TIME (UnderLoadDetector; default UNDER_LOAD_HANDSHAKES_PER_SECOND = 100 as
+   * in boringtun: a sans-IO core has no handshake queue to measure). 0 = always under load.
    */
   readonly underLoadHandshakesPerSecond?: number;
 }
@@ -40,7 +40,6 @@ export interface DeviceOptions {
 const OUTPUT_RING_SIZE = 256;
 /** The largest inner packet accepted from the TUN (the IPv4/IPv6 length fields are 16-bit). */
 const MAX_INNER_PACKET_BYTES = 65_535;
-const HANDSHAKE_WINDOW_MS = 1_000;
 
 const DROPS = new Map<DropReason, DeviceOutput>();
 function dropOutput(reason: DropReason): DeviceOutput {
@@ -63,7 +62,6 @@ export class Device implements DeviceCore {
   readonly #clock: Clock;
   readonly #rng: Rng;
   readonly #mtu: number;
-  readonly #underLoadThreshold: number;
   #identity: StaticIdentity | undefined;
   readonly #peers = new Map<string, Peer>();
   readonly #allowedIps = new AllowedIps<Peer>();
@@ -75,15 +73,13 @@ export class Device implements DeviceCore {
   readonly #ring: Uint8Array[] = [];
   #ringNext = 0;
   #ringTakenThisCall = 0;
-  #handshakeWindowStart = -Infinity;
-  #handshakesInWindow = 0;
-  #underLoadUntil = -Infinity;
+  readonly #underLoad: UnderLoadDetector;
 
   constructor(options: DeviceOptions) {
     this.#clock = options.clock;
     this.#rng = options.rng;
     this.#mtu = options.mtu ?? DEFAULT_MTU_BYTES;
-    this.#underLoadThreshold = options.underLoadHandshakesPerSecond ?? UNDER_LOAD_QUEUE_SIZE;
+    this.#underLoad = new UnderLoadDetector(options.underLoadHandshakesPerSecond);
     this.#indexTable = new IndexTable<Peer>(this.#rng);
     this.#cookieChecker = new CookieChecker(undefined, this.#rng);
     this.#ctx = {
@@ -109,7 +105,7 @@ export class Device implements DeviceCore {
 
   /** True while the "under load" rule applies (cookie replies required). */
   isUnderLoad(now: MonotonicMs): boolean {
-    return now < this.#underLoadUntil;
+    return this.#underLoad.isUnderLoad(now);
   }
 
   // ------------------------------------------------------------------ data path
@@ -225,7 +221,8 @@ export class Device implements DeviceCore {
       out.push(dropOutput('no-private-key'));
       return;
     }
-    const underLoad = this.#noteHandshake(now);
+    this.#underLoad.record(now);
+    const underLoad = this.#underLoad.isUnderLoad(now);
     if (!this.#cookieChecker.checkMac1(m.bytes)) {
       out.push(dropOutput('bad-mac1'));
       return;
@@ -266,17 +263,6 @@ export class Device implements DeviceCore {
       peer.responseConsumed(from, now, out);
     }
     this.#reschedule(peer, now);
-  }
-
-  /** Counts a handshake message; returns whether the device is under load (wireguard.md §1.9). */
-  #noteHandshake(now: MonotonicMs): boolean {
-    if (now - this.#handshakeWindowStart >= HANDSHAKE_WINDOW_MS) {
-      this.#handshakeWindowStart = now;
-      this.#handshakesInWindow = 0;
-    }
-    this.#handshakesInWindow++;
-    if (this.#handshakesInWindow > this.#underLoadThreshold) this.#underLoadUntil = now + UNDER_LOAD_AFTER_TIME_MS;
-    return now < this.#underLoadUntil;
   }
 
   #outputBuffer(bytes: number): Uint8Array {
