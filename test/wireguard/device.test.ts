@@ -326,6 +326,8 @@ describe('Device: untrusted input never throws', () => {
         a.dev.sendFromTun(d, net.now, out);
         if (d.length > 0) d[0] = (d[0]! & 0x0f) | 0x40;
         a.dev.sendFromTun(d, net.now, out);
+        if (d.length > 0) d[0] = (d[0]! & 0x0f) | 0x60;
+        a.dev.sendFromTun(d, net.now, out);
         for (const o of out) expect(['drop', 'toNetwork', 'toTun']).toContain(o.type);
       }),
       { numRuns: 500 },
