@@ -6,6 +6,7 @@ import { Counter, Gauge, type Registry } from '../../runtime/metrics.js';
 import type { DerpServer } from '../server.js';
 import { DROP_REASONS, type DerpServerGauges, type DerpServerStats } from '../server-stats.js';
 import type { DerpHttpStats } from './http.js';
+import type { StunCounters } from './stun.js';
 
 type StatCounter = { [K in keyof DerpServerStats]: DerpServerStats[K] extends bigint ? K : never }[keyof DerpServerStats];
 type HttpCounter = keyof DerpHttpStats;
@@ -58,7 +59,7 @@ const HTTP_COUNTERS: [string, HttpCounter, string][] = [
 ];
 
 /** Registers `tsplane_derp_*` collectors for `server` (and the HTTP edge) on `registry`. */
-export function registerDerpMetrics(registry: Registry, server: DerpServer, http?: DerpHttpStats): void {
+export function registerDerpMetrics(registry: Registry, server: DerpServer, http?: DerpHttpStats, stun?: StunCounters): void {
   const prefix = 'tsplane_derp_';
   for (const [name, field, help] of CORE_COUNTERS) {
     new Counter({
@@ -88,13 +89,35 @@ export function registerDerpMetrics(registry: Registry, server: DerpServer, http
       },
     });
   }
-  if (!http) return;
-  for (const [name, field, help] of HTTP_COUNTERS) {
+  if (http) {
+    for (const [name, field, help] of HTTP_COUNTERS) {
+      new Counter({
+        name: `${prefix}${name}_total`, help, registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(Number(http[field]));
+        },
+      });
+    }
+  }
+  if (stun) {
+    // derper: stun_requests{disposition} and stun_addrfamily{family}.
     new Counter({
-      name: `${prefix}${name}_total`, help, registers: [registry],
+      name: 'tsplane_stun_requests_total', help: 'STUN datagrams by disposition', labelNames: ['disposition'], registers: [registry],
       collect() {
         this.reset();
-        this.inc(Number(http[field]));
+        this.inc({ disposition: 'success' }, Number(stun.success));
+        this.inc({ disposition: 'not_stun' }, Number(stun.notStun));
+        this.inc({ disposition: 'read_error' }, Number(stun.readError));
+        this.inc({ disposition: 'write_error' }, Number(stun.writeError));
+      },
+    });
+    new Counter({
+      name: 'tsplane_stun_addrfamily_total', help: 'answered STUN requests by address family', labelNames: ['family'], registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ family: 'ipv4' }, Number(stun.ipv4));
+        this.inc({ family: 'ipv6' }, Number(stun.ipv6));
       },
     });
   }

@@ -11,11 +11,15 @@ import type { Logger } from '../../runtime/log.js';
 import type { Registry } from '../../runtime/metrics.js';
 import type { Rng } from '../../runtime/rng.js';
 import { Scheduler, type DeadlineSource } from '../../runtime/loop.js';
+import { TsplaneError } from '../../runtime/errors.js';
 import { formatNodePublicKey, shortKey, type NodePrivateKey, type NodePublicKey } from '../keys.js';
 import { DerpServer, type DerpServerEvent } from '../server.js';
 import { attachDerpHttp, type DerpHttpHandle } from './http.js';
 import { registerDerpMetrics } from './metrics.js';
 import { watchAllowList } from './allow-list.js';
+import { startMesh } from './mesh.js';
+import { StunListener } from './stun.js';
+import type { DerpTlsOptions } from './client-transport.js';
 
 export interface DerpServiceOptions {
   /** Listen address; port 0 picks a free port (see `address`). */
@@ -30,6 +34,12 @@ export interface DerpServiceOptions {
   verifyClientsFile?: string;
   acceptRatePerSec?: number;
   acceptBurst?: number;
+  /** STUN responder address (derper `-stun`, same IP as the HTTP listener by default). */
+  stun?: { host: string; port: number };
+  /** Sibling relays to mesh with (`--mesh-with`); needs `meshKey`. */
+  meshWith?: readonly string[];
+  /** TLS trust for dialling mesh siblings (e.g. their self-signed CA). */
+  meshTls?: DerpTlsOptions;
   /** Restarting frame sent on close: when to reconnect and for how long to try (ms). */
   restartReconnectInMs?: number;
   restartTryForMs?: number;
@@ -53,6 +63,8 @@ export interface RunningDerpServer {
   readonly core: DerpServer;
   readonly http: DerpHttpHandle;
   readonly httpServer: HttpServer;
+  /** The STUN responder, when enabled. */
+  readonly stun: StunListener | undefined;
   /** Sends Restarting to every client, closes everything; resolves when the listener is closed. */
   close(): Promise<void>;
 }
@@ -62,6 +74,9 @@ const CLOSE_GRACE_MS = 1_000;
 
 export async function startDerpServer(options: DerpServiceOptions, deps: DerpServiceDeps): Promise<RunningDerpServer> {
   const { clock, rng, logger } = deps;
+  if (options.meshWith && options.meshWith.length > 0 && !options.meshKey) {
+    throw new TsplaneError('DERP_ERR_MESH', '--mesh-with needs a mesh key (--mesh-psk-file)');
+  }
   const log = logger.child({ svc: 'derp' });
   const core = new DerpServer({
     privateKey: options.privateKey,
@@ -95,7 +110,6 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
     ...(options.acceptBurst !== undefined ? { acceptBurst: options.acceptBurst } : {}),
     ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
   });
-  if (deps.registry) registerDerpMetrics(deps.registry, core, http.stats);
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -111,10 +125,32 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
   const url = `${options.tls ? 'https' : 'http'}://${hostForUrl}:${address.port}`;
   log.info({ address: url, publicKey: formatNodePublicKey(core.publicKey), tls: options.tls !== undefined, meshKey: core.hasMeshKey }, `derper: serving on ${address.host}:${address.port}${options.tls ? ' with TLS' : ''}`);
 
+  let stun: StunListener | undefined;
+  try {
+    stun = options.stun ? await StunListener.listen({ host: options.stun.host, port: options.stun.port }) : undefined;
+  } catch (err) {
+    await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    scheduler.remove(source);
+    if (ownScheduler) scheduler.stop();
+    stopWatching?.();
+    throw new TsplaneError('DERP_ERR_STUN', `STUN listen on ${options.stun!.host}:${options.stun!.port}: ${(err as Error).message}`, { cause: err });
+  }
+  if (stun) log.info({ address: stun.address() }, `STUN server listening on ${stun.address().address}:${stun.address().port}`);
+  if (deps.registry) registerDerpMetrics(deps.registry, core, http.stats, stun?.counters);
+  const mesh = options.meshWith && options.meshWith.length > 0 && options.meshKey
+    ? startMesh({
+      server: core, serverPrivateKey: options.privateKey, meshKey: options.meshKey, urls: options.meshWith,
+      log, clock, rng, scheduler, ...(options.meshTls ? { tls: options.meshTls } : {}),
+    })
+    : undefined;
+  if (mesh) log.info({ siblings: options.meshWith }, 'DERP mesh key configured; meshing');
+
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       stopWatching?.();
+      await mesh?.close();
+      await stun?.close();
       core.shutdown(options.restartReconnectInMs ?? 1_000, options.restartTryForMs ?? 60_000);
       const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
       httpServer.closeAllConnections();
@@ -127,7 +163,7 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
     return closing;
   };
 
-  return { address, url, publicKey: core.publicKey, core, http, httpServer, close };
+  return { address, url, publicKey: core.publicKey, core, http, httpServer, stun, close };
 }
 
 function logEvent(log: Logger, e: DerpServerEvent): void {

@@ -38,6 +38,7 @@ export class StreamDerpClient {
   #waiters: (() => void)[] = [];
   #closed = false;
   #write: (b: Uint8Array) => void = () => {};
+  #pause: () => void = () => {};
   #close: () => void = () => {};
 
   private constructor(priv: NodePrivateKey) {
@@ -127,6 +128,11 @@ export class StreamDerpClient {
     this.#close();
   }
 
+  /** Stops reading from the transport (a silent, stuck client). */
+  pauseReading(): void {
+    this.#pause();
+  }
+
   #onBytes(b: Uint8Array): void {
     const r = this.#decoder.push(new Uint8Array(b));
     if (r.error) {
@@ -167,6 +173,7 @@ export class StreamDerpClient {
       if (!socket.destroyed) socket.write(b);
     };
     this.#close = () => socket.destroy();
+    this.#pause = () => socket.pause();
     socket.on('error', () => {});
     socket.on('close', () => this.#onClosed());
     if (opts.fastStart) {
@@ -212,5 +219,6 @@ export class StreamDerpClient {
       for (let off = 0; off < b.length; off += 32 * 1024) ws.send(b.subarray(off, off + 32 * 1024));
     };
     this.#close = () => ws.terminate();
+    this.#pause = () => ws.pause();
   }
 }
