@@ -1,5 +1,6 @@
 /**
- * `tsplane derp check` as a separate process against a running relay (and a dead URL).
+ * `tsplane derp check` as a separate process (the real CLI entry) against a running relay
+ * (and a dead URL).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -16,8 +17,7 @@ const MESH_KEY = new Uint8Array(32).fill(0x3c);
 /** Runs the check in a child process (bounded to 30 s); returns its exit code and stdout. */
 function runCheck(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const script = `import('./src/cli/derp-check.ts').then((m) => m.runDerpCheck(process.argv.slice(1))).then((c) => process.exit(c), (e) => { console.error(e); process.exit(99); });`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, '--', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/tsplane.ts', 'derp', 'check', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
