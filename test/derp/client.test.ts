@@ -157,6 +157,23 @@ describe('DerpClient failures and reconnects', () => {
     }
   });
 
+  it('connects over IPv6 loopback ([::1]) with both transports', async () => {
+    const v6 = await startRelay({ host: '::1' });
+    try {
+      for (const url of [v6.url, v6.wsUrl]) {
+        const a = client({ url, reconnect: false });
+        const b = client({ url, reconnect: false });
+        await Promise.all([a.connect(), b.connect()]);
+        const got = nextPacket(b);
+        a.sendPacket(b.publicKey, Uint8Array.of(6));
+        expect(toHex((await got).data)).toBe('06');
+        await Promise.all([a.close(), b.close()]);
+      }
+    } finally {
+      await v6.close();
+    }
+  });
+
   it('rejects connect() to a dead port', async () => {
     const dead = await startRelay();
     const url = dead.url;

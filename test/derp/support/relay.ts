@@ -46,12 +46,12 @@ export function makeSelfSignedCert(): SelfSignedCert {
   }
 }
 
-export async function startRelay(opts: { tls?: SelfSignedCert; meshKey?: Uint8Array; privateKey?: NodePrivateKey; port?: number } = {}): Promise<TestRelay> {
+export async function startRelay(opts: { tls?: SelfSignedCert; meshKey?: Uint8Array; privateKey?: NodePrivateKey; port?: number; host?: '127.0.0.1' | '::1' } = {}): Promise<TestRelay> {
   const rng = new SystemRng();
   const privateKey = opts.privateKey ?? generateNodePrivateKey(rng);
   const running = await startDerpServer(
     {
-      listen: { host: '127.0.0.1', port: opts.port ?? 0 },
+      listen: { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 },
       privateKey,
       ...(opts.meshKey ? { meshKey: opts.meshKey } : {}),
       ...(opts.tls ? { tls: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
@@ -60,12 +60,13 @@ export async function startRelay(opts: { tls?: SelfSignedCert; meshKey?: Uint8Ar
   );
   const port = running.address.port;
   const s = opts.tls ? 's' : '';
+  const host = opts.host === '::1' ? '[::1]' : '127.0.0.1';
   return {
     server: running.core,
     privateKey,
     port,
-    url: `http${s}://127.0.0.1:${port}/derp`,
-    wsUrl: `ws${s}://127.0.0.1:${port}/derp`,
+    url: `http${s}://${host}:${port}/derp`,
+    wsUrl: `ws${s}://${host}:${port}/derp`,
     close: () => running.close(),
   };
 }
