@@ -121,7 +121,7 @@ async function throughput(url: string, transport: DerpTransportKind): Promise<vo
   clearInterval(reclaim);
   const pps = n / secs;
   const mbit = (pps * PACKET_BYTES * 8) / 1e6;
-  line(`relay ${transport} ${PACKET_BYTES}B window ${WINDOW}`, `${Math.round(pps).toLocaleString('en-US')} packets/s  ${mbit.toFixed(0)} Mbit/s  (lost ${sent - received} of ${sent})`, {
+  line(`relay ${transport} ${PACKET_BYTES}B window ${WINDOW}`, `${Math.round(pps).toLocaleString('en-US')} packets/s  ${mbit.toFixed(0)} Mbit/s  (sent ${sent}, delivered ${received})`, {
     transport, packetBytes: PACKET_BYTES, window: WINDOW, packetsPerSec: pps, mbitPerSec: mbit, sent, received,
   });
   await Promise.all([a.close(), b.close()]);
