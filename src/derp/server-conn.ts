@@ -4,7 +4,7 @@
  * (`Client`): decoder, send queues, pending control frames, timers as timestamps.
  */
 import type { MonotonicMs } from '../runtime/clock.js';
-import { FrameDecoder, MAX_CLIENT_INFO_FRAME_BYTES } from './frame.js';
+import { FrameDecoder, FrameType, KEY_BYTES, MAX_CLIENT_INFO_FRAME_BYTES, encodeFrame } from './frame.js';
 import { PeerPresentFlags, type Endpoint, type NodePublicKey } from './protocol.js';
 import { SendQueue } from './send-queue.js';
 import type { RegisteredClient } from './client-registry.js';
@@ -14,6 +14,17 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** PeerGone(NotHere) replies to disco for unknown keys: 1 per second, burst 3, per client. */
 export const NOT_HERE_RATE_PER_SEC = 1;
 export const NOT_HERE_BURST = 3;
+/** Pending control frames (PeerGone, Health, KeepAlive) per client; the oldest is dropped beyond. */
+export const MAX_PENDING_CONTROL_FRAMES = 64;
+/** Frame header (5) + source key (32) in front of every queued packet. */
+export const RECV_PACKET_OVERHEAD_BYTES = 5 + KEY_BYTES;
+
+/** What one flush wrote, for the server's counters. */
+export interface FlushResult {
+  packets: number;
+  packetBytes: number;
+  pongs: number;
+}
 
 /** The edge's view of one client transport (a hijacked socket or a WebSocket). */
 export interface FrameConn {
@@ -124,6 +135,61 @@ export class Client implements RegisteredClient, ServerConnHandle {
   }
   queuedPackets(): number {
     return this.packets.length + this.discoPackets.length;
+  }
+
+  /** Queues a control frame (bounded; oldest dropped). Returns false when not active. */
+  queueControl(frame: Uint8Array): boolean {
+    if (this.phase !== Phase.Active) return false;
+    if (this.control.length >= MAX_PENDING_CONTROL_FRAMES) this.control.shift();
+    this.control.push(frame);
+    return true;
+  }
+
+  /** Records the latest PeerPresent/PeerGone for `hex`, replacing an unsent older one. */
+  queueWatchUpdate(hex: string, frame: Uint8Array): void {
+    this.watchUpdates.delete(hex); // re-insert so the map's order is the order of events
+    this.watchUpdates.set(hex, frame);
+  }
+
+  /** Token bucket for PeerGone(NotHere) replies. */
+  takeNotHereToken(now: MonotonicMs): boolean {
+    const refill = ((now - this.notHereRefilledAt) / 1000) * NOT_HERE_RATE_PER_SEC;
+    this.notHereTokens = Math.min(NOT_HERE_BURST, this.notHereTokens + refill);
+    this.notHereRefilledAt = now;
+    if (this.notHereTokens < 1) return false;
+    this.notHereTokens -= 1;
+    return true;
+  }
+
+  /**
+   * Writes control frames, then queued packets (disco first: small, and it is what lets peers
+   * find a direct path) while the transport's backlog stays under `highWater` bytes.
+   */
+  flush(highWater: number): FlushResult {
+    const result: FlushResult = { packets: 0, packetBytes: 0, pongs: 0 };
+    if (this.phase !== Phase.Active) return result;
+    const chunks: Uint8Array[] = [];
+    if (this.pendingPong) {
+      chunks.push(encodeFrame(FrameType.Pong, this.pendingPong));
+      this.pendingPong = undefined;
+      result.pongs++;
+    }
+    for (const f of this.control.splice(0)) chunks.push(f);
+    for (const f of this.watchUpdates.values()) chunks.push(f);
+    this.watchUpdates.clear();
+    let budget = highWater - this.conn.backlogBytes();
+    for (const f of chunks) budget -= f.length;
+    for (const q of [this.discoPackets, this.packets]) {
+      while (budget > 0 && q.length > 0) {
+        const f = q.shift()!;
+        chunks.push(f);
+        budget -= f.length;
+        result.packets++;
+        result.packetBytes += f.length - RECV_PACKET_OVERHEAD_BYTES;
+      }
+    }
+    if (chunks.length > 0) this.conn.write(chunks);
+    return result;
   }
 }
 

@@ -25,13 +25,14 @@ import {
 } from './protocol.js';
 import { DerpServerStats, DropReason, type DerpServerGauges, type PacketKind } from './server-stats.js';
 import { ClientRegistry } from './client-registry.js';
+import { ForwarderTable, SentToIndex, type PacketForwarder } from './mesh-routes.js';
 import {
-  Client, HANDSHAKE_TIMEOUT_MS, NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC, Phase,
+  Client, HANDSHAKE_TIMEOUT_MS, MAX_PENDING_CONTROL_FRAMES, NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC, Phase, RECV_PACKET_OVERHEAD_BYTES,
   type AcceptInfo, type CloseReason, type ConnOwner, type FrameConn, type ServerConnHandle,
 } from './server-conn.js';
 
-export { HANDSHAKE_TIMEOUT_MS, NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC };
-export type { AcceptInfo, CloseReason, FrameConn, ServerConnHandle };
+export { HANDSHAKE_TIMEOUT_MS, MAX_PENDING_CONTROL_FRAMES, NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC };
+export type { AcceptInfo, CloseReason, FrameConn, PacketForwarder, ServerConnHandle };
 
 // ---- Implementation constants (derp.md §3.1, §3.4) ----
 
@@ -44,14 +45,6 @@ export const WRITE_TIMEOUT_MS = 2_000;
 export const MESH_WRITE_TIMEOUT_MS = 30_000;
 /** Stop handing bytes to the transport while this many are still unsent; queues absorb the rest. */
 export const WRITE_BACKLOG_HIGH_WATER_BYTES = 256 * 1024;
-/** Pending control frames (PeerGone, Health) per client; extras are dropped. */
-export const MAX_PENDING_CONTROL_FRAMES = 64;
-
-/** Delivers packets for keys that live on a meshed sibling relay (derp.md §6). */
-export interface PacketForwarder {
-  /** Sends ForwardPacket(src, dst, packet) to the sibling. Must not throw. */
-  forwardPacket(src: NodePublicKey, dst: NodePublicKey, packet: Uint8Array): void;
-}
 
 /** Result of an admission check for a non-mesh client. */
 export type VerifyResult = { allow: true } | { allow: false; reason: string };
@@ -73,6 +66,8 @@ export interface DerpServerOptions {
   verifyClient?: (key: NodePublicKey, info: ClientInfo, remote: Endpoint | undefined) => VerifyResult;
   onEvent?: (event: DerpServerEvent) => void;
   writeBacklogHighWaterBytes?: number;
+  /** ClientInfo deadline; default HANDSHAKE_TIMEOUT_MS (10 s, as derper). */
+  handshakeTimeoutMs?: number;
 }
 
 /** The relay: every connected client by key, their queues, watchers and mesh forwarders. */
@@ -86,12 +81,13 @@ export class DerpServer implements ConnOwner {
   #verifyClient: DerpServerOptions['verifyClient'];
   readonly #onEvent: (e: DerpServerEvent) => void;
   readonly #highWater: number;
+  readonly #handshakeTimeoutMs: number;
   readonly #conns = new Map<number, Client>();
   readonly #registry = new ClientRegistry<Client>();
   readonly #watchers = new Set<Client>();
-  readonly #forwarders = new Map<string, { key: NodePublicKey; list: PacketForwarder[] }>();
-  /** sentTo[src] = recipients that got a packet from src, to tell when src leaves (PeerGone). */
-  readonly #sentTo = new Map<string, Set<Client>>();
+  readonly #forwarders = new ForwarderTable();
+  /** Recipients of each source, told PeerGone when the source leaves the region. */
+  readonly #sentTo = new SentToIndex<Client>();
   #nextId = 1;
   #nextDeadline: MonotonicMs | undefined;
   #shuttingDown = false;
@@ -105,6 +101,7 @@ export class DerpServer implements ConnOwner {
     this.#verifyClient = options.verifyClient;
     this.#onEvent = options.onEvent ?? (() => {});
     this.#highWater = options.writeBacklogHighWaterBytes ?? WRITE_BACKLOG_HIGH_WATER_BYTES;
+    this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
   }
 
   /** Replaces the admission check (e.g. after the allow-list file changed). */
@@ -124,6 +121,7 @@ export class DerpServer implements ConnOwner {
   accept(conn: FrameConn, info: AcceptInfo = {}): ServerConnHandle {
     const now = this.#clock.monotonicMs();
     const c = new Client(this, this.#nextId++, conn, info, now);
+    c.handshakeDeadline = now + this.#handshakeTimeoutMs;
     this.#conns.set(c.id, c);
     this.stats.accepts++;
     if (this.#shuttingDown) {
@@ -139,22 +137,15 @@ export class DerpServer implements ConnOwner {
 
   /** Registers `fwd` as a route to `key` on a sibling; the first registered wins. */
   addPacketForwarder(key: NodePublicKey, fwd: PacketForwarder): void {
-    const hex = keyHex(key);
-    const entry = this.#forwarders.get(hex);
-    if (!entry) this.#forwarders.set(hex, { key: key.slice() as NodePublicKey, list: [fwd] });
-    else if (!entry.list.includes(fwd)) entry.list.push(fwd);
+    this.#forwarders.add(key, fwd);
   }
 
   /** Removes `fwd` for `key`; if that was the last route and `key` is not local, it left the region. */
   removePacketForwarder(key: NodePublicKey, fwd: PacketForwarder): void {
-    const hex = keyHex(key);
-    const entry = this.#forwarders.get(hex);
-    if (!entry) return;
-    const i = entry.list.indexOf(fwd);
-    if (i >= 0) entry.list.splice(i, 1);
-    if (entry.list.length > 0) return;
-    this.#forwarders.delete(hex);
-    if (!this.#registry.has(hex)) this.#peerGoneFromRegion(hex, entry.key);
+    const gone = this.#forwarders.remove(key, fwd);
+    if (!gone) return;
+    const hex = keyHex(gone);
+    if (!this.#registry.has(hex)) this.#peerGoneFromRegion(hex, gone);
     this.#flushDirty();
   }
 
@@ -283,28 +274,10 @@ export class DerpServer implements ConnOwner {
   /** @internal Writes queued frames while the transport keeps up. */
   _flush(c: Client): void {
     if (c.phase !== Phase.Active) return;
-    const chunks: Uint8Array[] = [];
-    let budget = this.#highWater - c.conn.backlogBytes();
-    if (c.pendingPong) {
-      chunks.push(encodeFrame(FrameType.Pong, c.pendingPong));
-      c.pendingPong = undefined;
-      this.stats.sentPong++;
-    }
-    for (const f of c.control.splice(0)) chunks.push(f);
-    for (const f of c.watchUpdates.values()) chunks.push(f);
-    c.watchUpdates.clear();
-    for (const f of chunks) budget -= f.length;
-    // Disco first: it is small and it is what lets peers find a direct path.
-    for (const q of [c.discoPackets, c.packets]) {
-      while (budget > 0 && q.length > 0) {
-        const f = q.shift()!;
-        chunks.push(f);
-        budget -= f.length;
-        this.stats.packetsSent++;
-        this.stats.bytesSent += BigInt(f.length - RECV_PACKET_OVERHEAD_BYTES);
-      }
-    }
-    if (chunks.length > 0) c.conn.write(chunks);
+    const r = c.flush(this.#highWater);
+    this.stats.sentPong += BigInt(r.pongs);
+    this.stats.packetsSent += BigInt(r.packets);
+    this.stats.bytesSent += BigInt(r.packetBytes);
     if (c.queuedPackets() > 0) {
       if (c.stalledSince === undefined) {
         c.stalledSince = this.#clock.monotonicMs();
@@ -406,13 +379,12 @@ export class DerpServer implements ConnOwner {
     const goneFrame = encodeFrame(FrameType.PeerGone, gone);
     for (const w of this.#watchers) this.#queueWatchUpdate(w, c.keyHex, goneFrame);
     if (!this.#forwarders.has(c.keyHex)) this.#peerGoneFromRegion(c.keyHex, c.key!);
-    for (const set of this.#sentTo.values()) set.delete(c);
+    this.#sentTo.forgetRecipient(c);
   }
 
   /** Tells everyone that received a packet from `hex` that it left (PeerGone Disconnected). */
   #peerGoneFromRegion(hex: string, key: NodePublicKey): void {
-    const recipients = this.#sentTo.get(hex);
-    this.#sentTo.delete(hex);
+    const recipients = this.#sentTo.take(hex);
     if (!recipients) return;
     const frame = encodeFrame(FrameType.PeerGone, encodePeerGone(key, PeerGoneReason.Disconnected));
     for (const r of recipients) {
@@ -429,16 +401,12 @@ export class DerpServer implements ConnOwner {
   }
 
   #queueWatchUpdate(w: Client, hex: string, frame: Uint8Array): void {
-    w.watchUpdates.delete(hex); // re-insert so the map's order is the order of events
-    w.watchUpdates.set(hex, frame);
+    w.queueWatchUpdate(hex, frame);
     this.#dirty.add(w);
   }
 
   #queueControl(c: Client, frame: Uint8Array): void {
-    if (c.phase !== Phase.Active) return;
-    if (c.control.length >= MAX_PENDING_CONTROL_FRAMES) c.control.shift();
-    c.control.push(frame);
-    this.#dirty.add(c);
+    if (c.queueControl(frame)) this.#dirty.add(c);
   }
 
   // ---- Steady-state frames (derp.md §3.2, §3.4, §3.5) ----
@@ -531,14 +499,14 @@ export class DerpServer implements ConnOwner {
       this.#enqueuePacket(target, src.key!, src.keyHex, packet, disco);
       return;
     }
-    const fwd = this.#forwarders.get(dstHex)?.list[0];
+    const fwd = this.#forwarders.first(dstHex);
     if (fwd) {
       this.stats.packetsForwardedOut++;
       fwd.forwardPacket(src.key!, dst.slice() as NodePublicKey, packet.slice());
       return;
     }
     this.stats.drop(DropReason.UnknownDest, kind, packet.length);
-    if (disco && this.#takeNotHereToken(src)) {
+    if (disco && src.takeNotHereToken(this.#clock.monotonicMs())) {
       this.#queueControl(src, encodeFrame(FrameType.PeerGone, encodePeerGone(dst, PeerGoneReason.NotHere)));
       this.stats.peerGoneNotHereFrames++;
     }
@@ -559,20 +527,8 @@ export class DerpServer implements ConnOwner {
     const frame = encodeFrame(FrameType.RecvPacket, src, packet);
     const dropped = (disco ? target.discoPackets : target.packets).push(frame);
     if (dropped) this.stats.drop(DropReason.QueueHead, disco ? 'disco' : 'other', dropped.length - RECV_PACKET_OVERHEAD_BYTES);
-    let set = this.#sentTo.get(srcHex);
-    if (!set) this.#sentTo.set(srcHex, (set = new Set()));
-    set.add(target);
+    this.#sentTo.note(srcHex, target);
     this.#dirty.add(target);
-  }
-
-  #takeNotHereToken(c: Client): boolean {
-    const now = this.#clock.monotonicMs();
-    const refill = ((now - c.notHereRefilledAt) / 1000) * NOT_HERE_RATE_PER_SEC;
-    c.notHereTokens = Math.min(NOT_HERE_BURST, c.notHereTokens + refill);
-    c.notHereRefilledAt = now;
-    if (c.notHereTokens < 1) return false;
-    c.notHereTokens -= 1;
-    return true;
   }
 
   // ---- Write batching and deadline bookkeeping ----
@@ -592,5 +548,3 @@ export class DerpServer implements ConnOwner {
 }
 
 const KEEP_ALIVE_FRAME = encodeFrame(FrameType.KeepAlive);
-/** Frame header (5) + source key (32) in front of every queued packet. */
-const RECV_PACKET_OVERHEAD_BYTES = 5 + KEY_BYTES;

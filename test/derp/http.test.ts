@@ -4,12 +4,13 @@
  * self-signed certificate made by openssl at test time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as netConnect } from 'node:net';
 import { request as httpsRequest } from 'node:https';
+import { X509Certificate } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { FrameDecoder, FrameType, encodeFrame } from '../../src/derp/frame.js';
 import {
@@ -203,6 +204,28 @@ describe.skipIf(missing({ command: 'openssl' }).length > 0)('over TLS with a sel
     await relayCheck(b, a, 1200);
     a.close();
     b.close();
+  });
+
+  it('sends derper\'s meta certificate (CN derpkey<server key>, serial 2) after the real chain', async () => {
+    // Async: the server runs in this process, so a blocking spawn would deadlock it.
+    const out = await new Promise<string>((resolve, reject) => {
+      const p = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${srv.address.port}`, '-servername', 'localhost', '-showcerts', '-tls1_3'], { stdio: ['pipe', 'pipe', 'ignore'] });
+      let text = '';
+      p.stdout.on('data', (b: Buffer) => (text += b.toString()));
+      p.on('error', reject);
+      p.on('close', () => resolve(text));
+      const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
+      p.on('close', () => clearTimeout(t));
+      p.stdin.end();
+    });
+    const pems = out.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    expect(pems).toHaveLength(2);
+    const meta = new X509Certificate(pems[1]!);
+    expect(meta.subject).toBe(`CN=derpkey${keyHex(srv.publicKey)}`);
+    expect(meta.serialNumber).toBe('02');
+    expect(meta.verify(meta.publicKey)).toBe(true);
+    expect(new Date(meta.validFrom).getTime()).toBeLessThan(Date.now() - 29 * 86400_000);
+    expect(new Date(meta.validTo).getTime()).toBeGreaterThan(Date.now() + 29 * 86400_000);
   });
 
   it('serves the probe over HTTPS', async () => {

@@ -19,6 +19,7 @@ import { registerDerpMetrics } from './metrics.js';
 import { watchAllowList } from './allow-list.js';
 import { startMesh } from './mesh.js';
 import { StunListener } from './stun.js';
+import { buildMetaCert, certificatePem } from '../meta-cert.js';
 import type { DerpTlsOptions } from './client-transport.js';
 
 export interface DerpServiceOptions {
@@ -27,8 +28,11 @@ export interface DerpServiceOptions {
   privateKey: NodePrivateKey;
   /** Mesh pre-shared key, 32 bytes. */
   meshKey?: Uint8Array;
-  /** PEM certificate chain and key; without them the listener speaks plain HTTP. */
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * PEM certificate chain and key; without them the listener speaks plain HTTP. Unless
+   * `metaCert` is false, derper's meta certificate is appended to the chain (fast start, §2.4).
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer; metaCert?: boolean };
   hostname?: string;
   /** Allow-list file of node keys (`--verify-clients`), reloaded on change or SIGHUP. */
   verifyClientsFile?: string;
@@ -40,6 +44,8 @@ export interface DerpServiceOptions {
   meshWith?: readonly string[];
   /** TLS trust for dialling mesh siblings (e.g. their self-signed CA). */
   meshTls?: DerpTlsOptions;
+  /** ClientInfo deadline in ms (default 10 s, as derper). */
+  handshakeTimeoutMs?: number;
   /** Restarting frame sent on close: when to reconnect and for how long to try (ms). */
   restartReconnectInMs?: number;
   restartTryForMs?: number;
@@ -83,6 +89,7 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
     clock,
     rng,
     ...(options.meshKey ? { meshKey: options.meshKey } : {}),
+    ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
     onEvent: (e) => logEvent(log, e),
   });
   const ownScheduler = deps.scheduler === undefined;
@@ -97,8 +104,14 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
     });
   }
 
+  let certChain = options.tls?.cert;
+  if (options.tls && options.tls.metaCert !== false) {
+    // One chain: the real certificates, then the meta certificate (derper's order).
+    const meta = certificatePem(buildMetaCert(core.publicKey, clock.wallTimeMs(), rng));
+    certChain = `${String(options.tls.cert).trimEnd()}\n${meta}`;
+  }
   const httpServer: HttpServer = options.tls
-    ? (createHttpsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', ALPNProtocols: ['http/1.1'] }) as unknown as HttpServer)
+    ? (createHttpsServer({ cert: certChain, key: options.tls.key, minVersion: 'TLSv1.2', ALPNProtocols: ['http/1.1'] }) as unknown as HttpServer)
     : createHttpServer();
   const http = attachDerpHttp(httpServer, {
     server: core,
