@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '../../src/runtime/bytes.js';
 import { makeSelfSignedCert, startRelay, type TestRelay } from './support/relay.js';
+import { parseCheckArgs } from '../../src/cli/derp-check.js';
 import { missing } from '../support/prereq.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -101,5 +102,26 @@ describe('tsplane derp check', () => {
   it('exits 2 on bad usage', async () => {
     const r = await runCheck(['--bogus']);
     expect(r.code).toBe(2);
+  });
+});
+
+describe('derp check arguments', () => {
+  it('parses URL and options, and rejects bad usage with a reason', () => {
+    expect(parseCheckArgs(['http://127.0.0.1:1/derp', '--ws', '--count', '7', '--timeout-ms', '900', '--insecure'])).toEqual({
+      url: 'http://127.0.0.1:1/derp', ws: true, tls: { insecureSkipVerify: true }, count: 7, timeoutMs: 900,
+    });
+    expect(parseCheckArgs([])).toBe('missing URL');
+    expect(parseCheckArgs(['a', 'b'])).toBe('unexpected argument b');
+    expect(parseCheckArgs(['a', '--count', '0'])).toBe('--count needs a positive integer');
+    expect(parseCheckArgs(['a', '--mesh-key-file'])).toBe('--mesh-key-file needs a file');
+    expect(parseCheckArgs(['a', '--mesh-key-file', '/nonexistent/tsp-derpc'])).toMatch(/^--mesh-key-file: /);
+    expect(parseCheckArgs(['--help'])).toBe('');
+  });
+
+  it('rejects a mesh key file that is not 64 hex digits', () => {
+    const f = join(dir, 'bad.key');
+    writeFileSync(f, 'abcd\n');
+    expect(parseCheckArgs(['a', '--mesh-key-file', f])).toMatch(/not 64 hex digits/);
+    expect(parseCheckArgs(['a', '--mesh-key-file', join(dir, 'mesh.key')])).toMatchObject({ meshKey: MESH_KEY });
   });
 });
