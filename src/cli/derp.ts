@@ -3,7 +3,8 @@
  *
  *   tsplane derp [--listen HOST:PORT] [--stun-listen HOST:PORT | --no-stun] [--key-file F]
  *                [--mesh-psk-file F] [--mesh-with URL[,URL]] [--mesh-ca-file PEM]
- *                [--verify-clients FILE] [--tls-cert PEM --tls-key PEM] [--hostname H]
+ *                [--verify-clients FILE] [--verify-client-url URL] [--verify-client-url-fail-open B]
+ *                [--tls-cert PEM --tls-key PEM] [--hostname H]
  *                [--accept-rate N] [--accept-burst N] [--log-level L]
  *   tsplane derp map --region-id N --region-code C --hostname H [--stun-port N] [--derp-port N] …
  *   tsplane derp check URL …   (src/cli/derp-check.ts)
@@ -36,6 +37,8 @@ relay options:
   --mesh-with URL[,URL]    sibling relays to mesh with (https://host/derp); needs --mesh-psk-file
   --mesh-ca-file PEM       extra CA to trust when dialling mesh siblings
   --verify-clients FILE    allow-list of nodekey:… lines; reloaded on change and on SIGHUP
+  --verify-client-url URL  admission controller: POST {"NodePublic","Source"}, admit on {"Allow":true}
+  --verify-client-url-fail-open true|false   admit when the URL is unreachable (default true)
   --tls-cert PEM, --tls-key PEM   serve HTTPS (Tailscale clients require TLS)
   --hostname H             name shown on the status page
   --accept-rate N, --accept-burst N   new connections per second (default unlimited)
@@ -71,6 +74,8 @@ export async function runDerp(args: string[]): Promise<number> {
         'mesh-with': { type: 'string' },
         'mesh-ca-file': { type: 'string' },
         'verify-clients': { type: 'string' },
+        'verify-client-url': { type: 'string' },
+        'verify-client-url-fail-open': { type: 'string', default: 'true' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         hostname: { type: 'string' },
@@ -107,6 +112,7 @@ export async function runDerp(args: string[]): Promise<number> {
   const acceptRate = numberFlag(v['accept-rate']);
   const acceptBurst = numberFlag(v['accept-burst']);
   if (acceptRate === null || acceptBurst === null) return usage('--accept-rate/--accept-burst: want a positive number');
+  if (v['verify-client-url-fail-open'] !== 'true' && v['verify-client-url-fail-open'] !== 'false') return usage('--verify-client-url-fail-open: want true or false');
   const meshWith = v['mesh-with']?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? [];
 
   const logger = createLogger({ level: v['log-level'] as LevelWithSilent });
@@ -138,6 +144,7 @@ export async function runDerp(args: string[]): Promise<number> {
     ...(v['tls-cert'] && v['tls-key'] ? { tls: { cert: readFileSync(v['tls-cert']), key: readFileSync(v['tls-key']) } } : {}),
     ...(v.hostname ? { hostname: v.hostname } : {}),
     ...(v['verify-clients'] ? { verifyClientsFile: v['verify-clients'] } : {}),
+    ...(v['verify-client-url'] ? { verifyClientUrl: v['verify-client-url'], verifyClientUrlFailOpen: v['verify-client-url-fail-open'] === 'true' } : {}),
     ...(acceptRate !== undefined ? { acceptRatePerSec: acceptRate } : {}),
     ...(acceptBurst !== undefined ? { acceptBurst } : {}),
     ...(stunAt ? { stun: stunAt } : {}),

@@ -75,10 +75,17 @@ export interface ServerConnHandle {
 }
 
 export const enum Phase {
+  /** Waiting for ClientInfo. */
   Handshake,
+  /** ClientInfo opened; an asynchronous admission check (verify-client URL) is running. */
+  Verifying,
   Active,
   Closed,
 }
+
+/** Frames a client may send while its admission check runs; more closes the connection. */
+export const MAX_FRAMES_WHILE_VERIFYING = 64;
+export const MAX_BYTES_WHILE_VERIFYING = 256 * 1024;
 
 /** One connection's state inside the core. */
 export class Client implements RegisteredClient, ServerConnHandle {
@@ -99,6 +106,11 @@ export class Client implements RegisteredClient, ServerConnHandle {
   preferred = false;
   watching = false;
   pendingPong: Uint8Array | undefined;
+  /** Box key kept between ClientInfo and the end of an asynchronous admission check. */
+  pendingBoxKey: Uint8Array | undefined;
+  /** Frames received while verifying, replayed once admitted. */
+  framesWhileVerifying: { type: number; payload: Uint8Array }[] = [];
+  bytesWhileVerifying = 0;
   handshakeDeadline: MonotonicMs;
   nextKeepAlive: MonotonicMs = Infinity;
   stalledSince: MonotonicMs | undefined;

@@ -27,7 +27,7 @@ import { DerpServerStats, DropReason, type DerpServerGauges, type PacketKind } f
 import { ClientRegistry } from './client-registry.js';
 import { ForwarderTable, SentToIndex, type PacketForwarder } from './mesh-routes.js';
 import {
-  Client, HANDSHAKE_TIMEOUT_MS, MAX_PENDING_CONTROL_FRAMES, NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC, Phase, RECV_PACKET_OVERHEAD_BYTES,
+  Client, HANDSHAKE_TIMEOUT_MS, MAX_BYTES_WHILE_VERIFYING, MAX_FRAMES_WHILE_VERIFYING, MAX_PENDING_CONTROL_FRAMES, NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC, Phase, RECV_PACKET_OVERHEAD_BYTES,
   type AcceptInfo, type CloseReason, type ConnOwner, type FrameConn, type ServerConnHandle,
 } from './server-conn.js';
 
@@ -49,6 +49,16 @@ export const WRITE_BACKLOG_HIGH_WATER_BYTES = 256 * 1024;
 /** Result of an admission check for a non-mesh client. */
 export type VerifyResult = { allow: true } | { allow: false; reason: string };
 
+/**
+ * Admission check for non-mesh clients. It may answer later (a verify-client URL): the client
+ * then waits, under the handshake deadline, and its early frames are held (bounded).
+ */
+export type VerifyClient = (key: NodePublicKey, info: ClientInfo, remote: Endpoint | undefined) => VerifyResult | PromiseLike<VerifyResult>;
+
+function isPromiseLike<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
+  return typeof (v as { then?: unknown }).then === 'function';
+}
+
 /** Events the edge may log; nothing here carries secrets. */
 export type DerpServerEvent =
   | { type: 'client-connected'; id: number; key: NodePublicKey; remote?: Endpoint; mesh: boolean }
@@ -63,7 +73,7 @@ export interface DerpServerOptions {
   /** Mesh pre-shared key (32 bytes); clients presenting it may watch, forward and close peers. */
   meshKey?: Uint8Array;
   /** Admission check for non-mesh clients (`--verify-clients`); absent means everyone. */
-  verifyClient?: (key: NodePublicKey, info: ClientInfo, remote: Endpoint | undefined) => VerifyResult;
+  verifyClient?: VerifyClient;
   onEvent?: (event: DerpServerEvent) => void;
   writeBacklogHighWaterBytes?: number;
   /** ClientInfo deadline; default HANDSHAKE_TIMEOUT_MS (10 s, as derper). */
@@ -78,7 +88,7 @@ export class DerpServer implements ConnOwner {
   readonly #clock: Clock;
   readonly #rng: Rng;
   readonly #meshKey: Uint8Array | undefined;
-  #verifyClient: DerpServerOptions['verifyClient'];
+  #verifyClient: VerifyClient | undefined;
   readonly #onEvent: (e: DerpServerEvent) => void;
   readonly #highWater: number;
   readonly #handshakeTimeoutMs: number;
@@ -105,7 +115,7 @@ export class DerpServer implements ConnOwner {
   }
 
   /** Replaces the admission check (e.g. after the allow-list file changed). */
-  setVerifyClient(verify: DerpServerOptions['verifyClient']): void {
+  setVerifyClient(verify: VerifyClient | undefined): void {
     this.#verifyClient = verify;
   }
 
@@ -184,7 +194,7 @@ export class DerpServer implements ConnOwner {
   poll(now: MonotonicMs): void {
     let next = Infinity;
     for (const c of [...this.#conns.values()]) {
-      if (c.phase === Phase.Handshake) {
+      if (c.phase === Phase.Handshake || c.phase === Phase.Verifying) {
         if (now >= c.handshakeDeadline) {
           this.stats.handshakeTimeouts++;
           this._close(c, 'handshake-timeout', undefined, true);
@@ -201,8 +211,10 @@ export class DerpServer implements ConnOwner {
           this._close(c, 'write-timeout', undefined, true);
           continue;
         }
-        if (now >= limit) c.stalledSince = undefined;
-        else next = Math.min(next, limit);
+        if (now >= limit) {
+          c.stalledSince = undefined; // the transport caught up: write what is queued
+          this.#dirty.add(c);
+        } else next = Math.min(next, limit);
       }
       if (now >= c.nextKeepAlive) {
         this.#queueControl(c, KEEP_ALIVE_FRAME);
@@ -223,7 +235,7 @@ export class DerpServer implements ConnOwner {
     let handshakes = 0;
     let queued = 0;
     for (const c of this.#conns.values()) {
-      if (c.phase === Phase.Handshake) handshakes++;
+      if (c.phase === Phase.Handshake || c.phase === Phase.Verifying) handshakes++;
       if (c.phase !== Phase.Active) continue;
       if (c.preferred) home++;
       if (c.accept.notIdeal) notIdeal++;
@@ -262,6 +274,7 @@ export class DerpServer implements ConnOwner {
     for (const f of r.frames) {
       if (!c.isOpen()) break;
       if (c.phase === Phase.Handshake) this.#handshake(c, f.type, f.payload);
+      else if (c.phase === Phase.Verifying) this.#holdWhileVerifying(c, f.type, f.payload);
       else this.#handleFrame(c, f.type, f.payload);
     }
     if (r.error && c.isOpen()) {
@@ -293,6 +306,9 @@ export class DerpServer implements ConnOwner {
     if (c.phase === Phase.Closed) return;
     const wasActive = c.phase === Phase.Active;
     c.phase = Phase.Closed;
+    wipe(c.pendingBoxKey);
+    c.pendingBoxKey = undefined;
+    c.framesWhileVerifying = [];
     this.#conns.delete(c.id);
     this.#dirty.delete(c);
     if (wasActive) this.#unregister(c, reason === 'write-timeout' ? DropReason.WriteError : DropReason.GoneDisconnected);
@@ -321,15 +337,69 @@ export class DerpServer implements ConnOwner {
     c.isProber = info.isProber;
     c.canMesh = this.#isMeshKey(info.meshKey);
     if (!c.canMesh && this.#verifyClient) {
-      const v = this.#verifyClient(clientKey, info, c.accept.remote);
+      let v: VerifyResult | PromiseLike<VerifyResult>;
+      try {
+        v = this.#verifyClient(clientKey, info, c.accept.remote);
+      } catch (err) {
+        v = { allow: false, reason: `admission check threw: ${String(err)}` };
+      }
+      if (isPromiseLike(v)) {
+        c.phase = Phase.Verifying;
+        c.pendingBoxKey = boxKey;
+        v.then(
+          (result) => this.#verified(c, result),
+          (err: unknown) => this.#verified(c, { allow: false, reason: `admission check failed: ${String(err)}` }),
+        );
+        return;
+      }
       if (!v.allow) {
         wipe(boxKey);
-        this.stats.rejectedClients++;
-        this.#onEvent({ type: 'client-rejected', id: c.id, key: clientKey, reason: v.reason });
-        this._close(c, 'rejected', v.reason, true);
+        this.#reject(c, v.reason);
         return;
       }
     }
+    this.#admit(c, boxKey);
+  }
+
+  #reject(c: Client, reason: string): void {
+    this.stats.rejectedClients++;
+    this.#onEvent({ type: 'client-rejected', id: c.id, key: c.key!, reason });
+    this._close(c, 'rejected', reason, true);
+  }
+
+  /** The asynchronous admission check answered. */
+  #verified(c: Client, result: VerifyResult): void {
+    if (c.phase !== Phase.Verifying) return; // closed meanwhile (deadline, transport gone)
+    const boxKey = c.pendingBoxKey!;
+    c.pendingBoxKey = undefined;
+    if (!result.allow) {
+      wipe(boxKey);
+      this.#reject(c, result.reason);
+      this.#flushDirty();
+      return;
+    }
+    this.#admit(c, boxKey);
+    const held = c.framesWhileVerifying;
+    c.framesWhileVerifying = [];
+    for (const f of held) {
+      if (!c.isOpen()) break;
+      this.#handleFrame(c, f.type, f.payload);
+    }
+    this.#flushDirty();
+  }
+
+  #holdWhileVerifying(c: Client, type: number, payload: Uint8Array): void {
+    c.bytesWhileVerifying += payload.length;
+    if (c.framesWhileVerifying.length >= MAX_FRAMES_WHILE_VERIFYING || c.bytesWhileVerifying > MAX_BYTES_WHILE_VERIFYING) {
+      this.#protocolError(c, 'too many frames before ServerInfo');
+      return;
+    }
+    c.framesWhileVerifying.push({ type, payload: payload.slice() });
+  }
+
+  /** Sends ServerInfo and registers the client. */
+  #admit(c: Client, boxKey: Uint8Array): void {
+    const clientKey = c.key!;
     const nonce = this.#rng.fill(new Uint8Array(NONCE_BYTES));
     const serverInfo = sealServerInfoWithBoxKey(boxKey, nonce);
     wipe(boxKey);

@@ -12,7 +12,8 @@ import type { Registry } from '../../runtime/metrics.js';
 import type { Rng } from '../../runtime/rng.js';
 import { Scheduler, type DeadlineSource } from '../../runtime/loop.js';
 import { TsplaneError } from '../../runtime/errors.js';
-import { formatNodePublicKey, shortKey, type NodePrivateKey, type NodePublicKey } from '../keys.js';
+import { formatNodePublicKey, keyHex, shortKey, type NodePrivateKey, type NodePublicKey } from '../keys.js';
+import { createUrlVerifier } from './verify-url.js';
 import { DerpServer, type DerpServerEvent } from '../server.js';
 import { attachDerpHttp, type DerpHttpHandle } from './http.js';
 import { registerDerpMetrics } from './metrics.js';
@@ -36,6 +37,10 @@ export interface DerpServiceOptions {
   hostname?: string;
   /** Allow-list file of node keys (`--verify-clients`), reloaded on change or SIGHUP. */
   verifyClientsFile?: string;
+  /** Admission controller URL (`--verify-client-url`), asked after the allow-list. */
+  verifyClientUrl?: string;
+  /** Admit clients when the URL is unreachable (default true, as derper). */
+  verifyClientUrlFailOpen?: boolean;
   acceptRatePerSec?: number;
   acceptBurst?: number;
   /** STUN responder address (derper `-stun`, same IP as the HTTP listener by default). */
@@ -98,9 +103,19 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
   scheduler.add(source);
 
   let stopWatching: (() => void) | undefined;
+  let allowList: ReadonlySet<string> | undefined;
+  const urlVerifier = options.verifyClientUrl
+    ? createUrlVerifier({ url: options.verifyClientUrl, logger: log, ...(options.verifyClientUrlFailOpen !== undefined ? { failOpen: options.verifyClientUrlFailOpen } : {}) })
+    : undefined;
   if (options.verifyClientsFile) {
     stopWatching = watchAllowList(options.verifyClientsFile, log, (list) => {
-      core.setVerifyClient((key) => (list.keys.has(Buffer.from(key).toString('hex')) ? { allow: true } : { allow: false, reason: 'not in verify-clients allow-list' }));
+      allowList = list.keys;
+    });
+  }
+  if (allowList || urlVerifier) {
+    core.setVerifyClient((key, _info, remote) => {
+      if (allowList && !allowList.has(keyHex(key))) return { allow: false, reason: 'not in verify-clients allow-list' };
+      return urlVerifier ? urlVerifier(key, remote) : { allow: true };
     });
   }
 
