@@ -20,6 +20,7 @@ export async function main(args: string[]): Promise<number> {
     case '-h':
       stdout.write(USAGE);
       return command === undefined ? 2 : 0;
+    case 'derp': return (await import('./derp.js')).runDerp(rest);
     default:
       void rest;
       stderr.write(`tsplane: unknown command '${command}'\n${USAGE}`);

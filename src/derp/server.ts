@@ -1,0 +1,620 @@
+/**
+ * The DERP relay core, sans-IO (derp.md §3–§6). The edge (io/http.ts) hands each hijacked or
+ * WebSocket byte stream to `accept()` as a `FrameConn` and feeds bytes to the returned handle;
+ * the core decodes frames, runs the handshake, routes packets into bounded per-client queues and
+ * writes frames back through `FrameConn.write`. Time comes from the injected Clock (deadlines via
+ * `nextDeadline()`/`poll(now)`), randomness from the injected Rng. No sockets, no timers.
+ *
+ * Behaviour follows tailscale/tailscale `derp/derpserver/derpserver.go` as described in derp.md:
+ * handshake under a 10 s deadline, duplicate keys (newest / last writer active, §3.8), PeerGone on
+ * the 1→0 transition to earlier recipients, watchers and mesh forwarding (§3.5, §6), head-drop
+ * queues and a write deadline (§3.4), KeepAlive every 60 s plus 0–5 s jitter.
+ */
+import { constantTimeEqual, wipe } from '../runtime/bytes.js';
+import type { Clock, MonotonicMs } from '../runtime/clock.js';
+import { randomInt, type Rng } from '../runtime/rng.js';
+import {
+  FrameType, KEY_BYTES, MAX_FORWARD_PACKET_FRAME_BYTES, NONCE_BYTES,
+  encodeFrame,
+} from './frame.js';
+import {
+  PeerGoneReason, decodeClosePeer, decodeForwardPacket, decodeNotePreferred, decodePing,
+  decodeSendPacket, decodeWatchConns, encodeHealth, encodePeerGone, encodePeerPresent, encodeRestarting,
+  encodeServerKey, keyHex, looksLikeDisco, acceptClientInfo, publicKeyOf, sealServerInfoWithBoxKey,
+  type ClientInfo, type Endpoint, type NodePrivateKey, type NodePublicKey,
+} from './protocol.js';
+import { DerpServerStats, DropReason, type DerpServerGauges, type PacketKind } from './server-stats.js';
+import { ClientRegistry } from './client-registry.js';
+import { ForwarderTable, SentToIndex, type PacketForwarder } from './mesh-routes.js';
+import {
+  Client, HANDSHAKE_TIMEOUT_MS, MAX_BYTES_WHILE_VERIFYING, MAX_FRAMES_WHILE_VERIFYING, MAX_PENDING_CONTROL_FRAMES, NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC, Phase, RECV_PACKET_OVERHEAD_BYTES,
+  type AcceptInfo, type CloseReason, type ConnOwner, type FrameConn, type ServerConnHandle,
+} from './server-conn.js';
+
+export { HANDSHAKE_TIMEOUT_MS, MAX_PENDING_CONTROL_FRAMES, NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC };
+export type { AcceptInfo, CloseReason, FrameConn, PacketForwarder, ServerConnHandle };
+
+// ---- Implementation constants (derp.md §3.1, §3.4) ----
+
+/** KeepAlive period; each client adds its own 0–5 s jitter. */
+export const KEEP_ALIVE_INTERVAL_MS = 60_000;
+export const KEEP_ALIVE_JITTER_MS = 5_000;
+/** A client whose transport stays backed up this long is closed (derper `-tcp-write-timeout`). */
+export const WRITE_TIMEOUT_MS = 2_000;
+/** The same for mesh-key clients. */
+export const MESH_WRITE_TIMEOUT_MS = 30_000;
+/** Stop handing bytes to the transport while this many are still unsent; queues absorb the rest. */
+export const WRITE_BACKLOG_HIGH_WATER_BYTES = 256 * 1024;
+
+/** Result of an admission check for a non-mesh client. */
+export type VerifyResult = { allow: true } | { allow: false; reason: string };
+
+/**
+ * Admission check for non-mesh clients. It may answer later (a verify-client URL): the client
+ * then waits, under the handshake deadline, and its early frames are held (bounded).
+ */
+export type VerifyClient = (key: NodePublicKey, info: ClientInfo, remote: Endpoint | undefined) => VerifyResult | PromiseLike<VerifyResult>;
+
+function isPromiseLike<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
+  return typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** Events the edge may log; nothing here carries secrets. */
+export type DerpServerEvent =
+  | { type: 'client-connected'; id: number; key: NodePublicKey; remote?: Endpoint; mesh: boolean }
+  | { type: 'client-closed'; id: number; key?: NodePublicKey; reason: CloseReason; detail?: string }
+  | { type: 'client-rejected'; id: number; key: NodePublicKey; reason: string }
+  | { type: 'close-peer'; id: number; target: NodePublicKey };
+
+export interface DerpServerOptions {
+  privateKey: NodePrivateKey;
+  clock: Clock;
+  rng: Rng;
+  /** Mesh pre-shared key (32 bytes); clients presenting it may watch, forward and close peers. */
+  meshKey?: Uint8Array;
+  /** Admission check for non-mesh clients (`--verify-clients`); absent means everyone. */
+  verifyClient?: VerifyClient;
+  onEvent?: (event: DerpServerEvent) => void;
+  writeBacklogHighWaterBytes?: number;
+  /** ClientInfo deadline; default HANDSHAKE_TIMEOUT_MS (10 s, as derper). */
+  handshakeTimeoutMs?: number;
+}
+
+/** The relay: every connected client by key, their queues, watchers and mesh forwarders. */
+export class DerpServer implements ConnOwner {
+  readonly publicKey: NodePublicKey;
+  readonly stats = new DerpServerStats();
+  readonly #privateKey: NodePrivateKey;
+  readonly #clock: Clock;
+  readonly #rng: Rng;
+  readonly #meshKey: Uint8Array | undefined;
+  #verifyClient: VerifyClient | undefined;
+  readonly #onEvent: (e: DerpServerEvent) => void;
+  readonly #highWater: number;
+  readonly #handshakeTimeoutMs: number;
+  readonly #conns = new Map<number, Client>();
+  readonly #registry = new ClientRegistry<Client>();
+  readonly #watchers = new Set<Client>();
+  readonly #forwarders = new ForwarderTable();
+  /** Recipients of each source, told PeerGone when the source leaves the region. */
+  readonly #sentTo = new SentToIndex<Client>();
+  #nextId = 1;
+  #nextDeadline: MonotonicMs | undefined;
+  #shuttingDown = false;
+
+  constructor(options: DerpServerOptions) {
+    this.#privateKey = options.privateKey;
+    this.publicKey = publicKeyOf(options.privateKey);
+    this.#clock = options.clock;
+    this.#rng = options.rng;
+    this.#meshKey = options.meshKey && options.meshKey.length === KEY_BYTES ? options.meshKey : undefined;
+    this.#verifyClient = options.verifyClient;
+    this.#onEvent = options.onEvent ?? (() => {});
+    this.#highWater = options.writeBacklogHighWaterBytes ?? WRITE_BACKLOG_HIGH_WATER_BYTES;
+    this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+  }
+
+  /** Replaces the admission check (e.g. after the allow-list file changed). */
+  setVerifyClient(verify: VerifyClient | undefined): void {
+    this.#verifyClient = verify;
+  }
+
+  /** True when a mesh key is configured. */
+  get hasMeshKey(): boolean {
+    return this.#meshKey !== undefined;
+  }
+
+  /**
+   * Takes a new transport: writes ServerKey at once and waits for ClientInfo. The edge has
+   * already written the HTTP 101 (or nothing, under fast start).
+   */
+  accept(conn: FrameConn, info: AcceptInfo = {}): ServerConnHandle {
+    const now = this.#clock.monotonicMs();
+    const c = new Client(this, this.#nextId++, conn, info, now);
+    c.handshakeDeadline = now + this.#handshakeTimeoutMs;
+    this.#conns.set(c.id, c);
+    this.stats.accepts++;
+    if (this.#shuttingDown) {
+      this._close(c, 'server-shutdown', undefined, true);
+      return c;
+    }
+    conn.write([encodeFrame(FrameType.ServerKey, encodeServerKey(this.publicKey))]);
+    this.#noteDeadline(c.handshakeDeadline);
+    return c;
+  }
+
+  // ---- Mesh forwarders (derp.md §6) ----
+
+  /** Registers `fwd` as a route to `key` on a sibling; the first registered wins. */
+  addPacketForwarder(key: NodePublicKey, fwd: PacketForwarder): void {
+    this.#forwarders.add(key, fwd);
+  }
+
+  /** Removes `fwd` for `key`; if that was the last route and `key` is not local, it left the region. */
+  removePacketForwarder(key: NodePublicKey, fwd: PacketForwarder): void {
+    const gone = this.#forwarders.remove(key, fwd);
+    if (!gone) return;
+    const hex = keyHex(gone);
+    if (!this.#registry.has(hex)) this.#peerGoneFromRegion(hex, gone);
+    this.#flushDirty();
+  }
+
+  // ---- Health and shutdown ----
+
+  /** Sends a Health frame to every client of `key` (an empty text clears the problem). */
+  sendHealth(key: NodePublicKey, problem: string): void {
+    const set = this.#registry.get(keyHex(key));
+    if (!set) return;
+    const frame = encodeFrame(FrameType.Health, encodeHealth(problem));
+    for (const c of set.conns) this.#queueControl(c, frame);
+    this.#flushDirty();
+  }
+
+  /**
+   * Graceful shutdown: tells every client `Restarting(reconnectIn, tryFor)`, then closes all
+   * connections and refuses new ones.
+   */
+  shutdown(reconnectInMs = 0, tryForMs = 0): void {
+    this.#shuttingDown = true;
+    const frame = encodeFrame(FrameType.Restarting, encodeRestarting(reconnectInMs, tryForMs));
+    for (const c of [...this.#conns.values()]) {
+      if (c.phase === Phase.Active) c.conn.write([frame]);
+      this._close(c, 'server-shutdown', undefined, true);
+    }
+  }
+
+  // ---- Deadlines (runtime/loop.ts DeadlineSource) ----
+
+  /** The earliest time `poll` has work; may be early (then `poll` just recomputes). */
+  nextDeadline(): MonotonicMs | undefined {
+    return this.#nextDeadline;
+  }
+
+  /** Runs due work: handshake timeouts, keep-alives, write timeouts. */
+  poll(now: MonotonicMs): void {
+    let next = Infinity;
+    for (const c of [...this.#conns.values()]) {
+      if (c.phase === Phase.Handshake || c.phase === Phase.Verifying) {
+        if (now >= c.handshakeDeadline) {
+          this.stats.handshakeTimeouts++;
+          this._close(c, 'handshake-timeout', undefined, true);
+          continue;
+        }
+        next = Math.min(next, c.handshakeDeadline);
+        continue;
+      }
+      if (c.phase !== Phase.Active) continue;
+      if (c.stalledSince !== undefined) {
+        const limit = c.stalledSince + (c.canMesh ? MESH_WRITE_TIMEOUT_MS : WRITE_TIMEOUT_MS);
+        if (now >= limit && c.conn.backlogBytes() >= this.#highWater) {
+          this.stats.writeTimeouts++;
+          this._close(c, 'write-timeout', undefined, true);
+          continue;
+        }
+        if (now >= limit) {
+          c.stalledSince = undefined; // the transport caught up: write what is queued
+          this.#dirty.add(c);
+        } else next = Math.min(next, limit);
+      }
+      if (now >= c.nextKeepAlive) {
+        this.#queueControl(c, KEEP_ALIVE_FRAME);
+        c.nextKeepAlive = now + KEEP_ALIVE_INTERVAL_MS + randomInt(this.#rng, KEEP_ALIVE_JITTER_MS);
+      }
+      next = Math.min(next, c.nextKeepAlive);
+    }
+    this.#nextDeadline = next === Infinity ? undefined : next;
+    this.#flushDirty();
+  }
+
+  // ---- Introspection ----
+
+  /** Current gauge values (connections, duplicates, watchers, …). */
+  gauges(): DerpServerGauges {
+    let home = 0;
+    let notIdeal = 0;
+    let handshakes = 0;
+    let queued = 0;
+    for (const c of this.#conns.values()) {
+      if (c.phase === Phase.Handshake || c.phase === Phase.Verifying) handshakes++;
+      if (c.phase !== Phase.Active) continue;
+      if (c.preferred) home++;
+      if (c.accept.notIdeal) notIdeal++;
+      queued += c.queuedPackets();
+    }
+    const dup = this.#registry.duplicates();
+    let remote = 0;
+    for (const hex of this.#forwarders.keys()) if (!this.#registry.has(hex)) remote++;
+    return {
+      currentConnections: this.#conns.size - handshakes,
+      currentHomeConnections: home,
+      currentNotIdealConnections: notIdeal,
+      clientsLocal: this.#registry.size,
+      clientsRemote: remote,
+      clientsTotal: this.#registry.size + remote,
+      currentDupClientKeys: dup.keys,
+      currentDupClientConns: dup.conns,
+      watchers: this.#watchers.size,
+      handshakesInProgress: handshakes,
+      queuedPackets: queued,
+    };
+  }
+
+  /** True when `key` has a local connection. */
+  isLocal(key: NodePublicKey): boolean {
+    return this.#registry.has(keyHex(key));
+  }
+
+  // ---- Internals, called by Client ----
+
+  /** @internal */
+  _receive(c: Client, bytes: Uint8Array): void {
+    if (c.phase === Phase.Closed) return;
+    const r = c.decoder.push(bytes);
+    this.stats.unknownFrames += BigInt(r.skipped);
+    for (const f of r.frames) {
+      if (!c.isOpen()) break;
+      if (c.phase === Phase.Handshake) this.#handshake(c, f.type, f.payload);
+      else if (c.phase === Phase.Verifying) this.#holdWhileVerifying(c, f.type, f.payload);
+      else this.#handleFrame(c, f.type, f.payload);
+    }
+    if (r.error && c.isOpen()) {
+      this.stats.protocolErrors++;
+      this._close(c, 'frame-too-large', `frame type 0x${r.error.frameType.toString(16)} of ${r.error.declaredLength} bytes`, true);
+    }
+    this.#flushDirty();
+  }
+
+  /** @internal Writes queued frames while the transport keeps up. */
+  _flush(c: Client): void {
+    if (c.phase !== Phase.Active) return;
+    const r = c.flush(this.#highWater);
+    this.stats.sentPong += BigInt(r.pongs);
+    this.stats.packetsSent += BigInt(r.packets);
+    this.stats.bytesSent += BigInt(r.packetBytes);
+    if (c.queuedPackets() > 0) {
+      if (c.stalledSince === undefined) {
+        c.stalledSince = this.#clock.monotonicMs();
+        this.#noteDeadline(c.stalledSince + (c.canMesh ? MESH_WRITE_TIMEOUT_MS : WRITE_TIMEOUT_MS));
+      }
+    } else {
+      c.stalledSince = undefined;
+    }
+  }
+
+  /** @internal Forgets a connection; with `closeTransport`, also closes it. */
+  _close(c: Client, reason: CloseReason, detail: string | undefined, closeTransport: boolean): void {
+    if (c.phase === Phase.Closed) return;
+    const wasActive = c.phase === Phase.Active;
+    c.phase = Phase.Closed;
+    wipe(c.pendingBoxKey);
+    c.pendingBoxKey = undefined;
+    c.framesWhileVerifying = [];
+    this.#conns.delete(c.id);
+    this.#dirty.delete(c);
+    if (wasActive) this.#unregister(c, reason === 'write-timeout' ? DropReason.WriteError : DropReason.GoneDisconnected);
+    this.#onEvent({ type: 'client-closed', id: c.id, ...(c.key ? { key: c.key } : {}), reason, ...(detail ? { detail } : {}) });
+    if (closeTransport) c.conn.close(reason);
+    this.#flushDirty();
+  }
+
+  // ---- Handshake (derp.md §3.3) ----
+
+  #handshake(c: Client, type: number, payload: Uint8Array): void {
+    if (type !== FrameType.ClientInfo) {
+      this.stats.handshakeFailures++;
+      this._close(c, 'handshake-failed', `first frame type 0x${type.toString(16)}, want ClientInfo`, true);
+      return;
+    }
+    const opened = acceptClientInfo(this.#privateKey, payload);
+    if (!opened.ok) {
+      this.stats.handshakeFailures++;
+      this._close(c, 'handshake-failed', `${opened.code}: ${opened.message}`, true);
+      return;
+    }
+    const { clientKey, info, boxKey } = opened;
+    c.key = clientKey;
+    c.keyHex = keyHex(clientKey);
+    c.isProber = info.isProber;
+    c.canMesh = this.#isMeshKey(info.meshKey);
+    if (!c.canMesh && this.#verifyClient) {
+      let v: VerifyResult | PromiseLike<VerifyResult>;
+      try {
+        v = this.#verifyClient(clientKey, info, c.accept.remote);
+      } catch (err) {
+        v = { allow: false, reason: `admission check threw: ${String(err)}` };
+      }
+      if (isPromiseLike(v)) {
+        c.phase = Phase.Verifying;
+        c.pendingBoxKey = boxKey;
+        v.then(
+          (result) => this.#verified(c, result),
+          (err: unknown) => this.#verified(c, { allow: false, reason: `admission check failed: ${String(err)}` }),
+        );
+        return;
+      }
+      if (!v.allow) {
+        wipe(boxKey);
+        this.#reject(c, v.reason);
+        return;
+      }
+    }
+    this.#admit(c, boxKey);
+  }
+
+  #reject(c: Client, reason: string): void {
+    this.stats.rejectedClients++;
+    this.#onEvent({ type: 'client-rejected', id: c.id, key: c.key!, reason });
+    this._close(c, 'rejected', reason, true);
+  }
+
+  /** The asynchronous admission check answered. */
+  #verified(c: Client, result: VerifyResult): void {
+    if (c.phase !== Phase.Verifying) return; // closed meanwhile (deadline, transport gone)
+    const boxKey = c.pendingBoxKey!;
+    c.pendingBoxKey = undefined;
+    if (!result.allow) {
+      wipe(boxKey);
+      this.#reject(c, result.reason);
+      this.#flushDirty();
+      return;
+    }
+    this.#admit(c, boxKey);
+    const held = c.framesWhileVerifying;
+    c.framesWhileVerifying = [];
+    for (const f of held) {
+      if (!c.isOpen()) break;
+      this.#handleFrame(c, f.type, f.payload);
+    }
+    this.#flushDirty();
+  }
+
+  #holdWhileVerifying(c: Client, type: number, payload: Uint8Array): void {
+    c.bytesWhileVerifying += payload.length;
+    if (c.framesWhileVerifying.length >= MAX_FRAMES_WHILE_VERIFYING || c.bytesWhileVerifying > MAX_BYTES_WHILE_VERIFYING) {
+      this.#protocolError(c, 'too many frames before ServerInfo');
+      return;
+    }
+    c.framesWhileVerifying.push({ type, payload: payload.slice() });
+  }
+
+  /** Sends ServerInfo and registers the client. */
+  #admit(c: Client, boxKey: Uint8Array): void {
+    const clientKey = c.key!;
+    const nonce = this.#rng.fill(new Uint8Array(NONCE_BYTES));
+    const serverInfo = sealServerInfoWithBoxKey(boxKey, nonce);
+    wipe(boxKey);
+    if (!serverInfo) {
+      this.stats.handshakeFailures++;
+      this._close(c, 'handshake-failed', 'cannot seal ServerInfo to the client key', true);
+      return;
+    }
+    // ServerInfo is the first frame after ServerKey: written before anything can be queued.
+    c.conn.write([encodeFrame(FrameType.ServerInfo, serverInfo)]);
+    c.phase = Phase.Active;
+    c.decoder.setMaxFrameBytes(MAX_FORWARD_PACKET_FRAME_BYTES);
+    c.nextKeepAlive = this.#clock.monotonicMs() + KEEP_ALIVE_INTERVAL_MS + randomInt(this.#rng, KEEP_ALIVE_JITTER_MS);
+    this.#noteDeadline(c.nextKeepAlive);
+    this.#register(c);
+    this.#onEvent({ type: 'client-connected', id: c.id, key: clientKey, ...(c.accept.remote ? { remote: c.accept.remote } : {}), mesh: c.canMesh });
+  }
+
+  #isMeshKey(text: string | undefined): boolean {
+    if (!this.#meshKey || !text) return false;
+    const given = Buffer.from(text, 'hex');
+    return given.length === KEY_BYTES && constantTimeEqual(new Uint8Array(given), this.#meshKey);
+  }
+
+  // ---- Registration, duplicates, watchers (derp.md §3.5, §3.8) ----
+
+  #register(c: Client): void {
+    const { duplicate } = this.#registry.add(c.keyHex, c);
+    if (duplicate) this.stats.totalDupClientConns++;
+    this.#broadcastPresent(c);
+  }
+
+  #unregister(c: Client, queuedDrop: DropReason): void {
+    for (const q of [c.discoPackets, c.packets]) {
+      const kind: PacketKind = q === c.discoPackets ? 'disco' : 'other';
+      for (const f of q.drain()) this.stats.drop(queuedDrop, kind, f.length - RECV_PACKET_OVERHEAD_BYTES);
+    }
+    if (c.watching) this.#watchers.delete(c);
+    if (c.preferred) this.stats.homeMovesOut++;
+    const { remaining, newActive } = this.#registry.remove(c.keyHex, c);
+    if (remaining > 0) {
+      if (newActive) this.#broadcastPresent(newActive);
+      return;
+    }
+    // 1→0: watchers always hear of it; earlier recipients only if no sibling still has the key.
+    const gone = encodePeerGone(c.key!, PeerGoneReason.Disconnected);
+    const goneFrame = encodeFrame(FrameType.PeerGone, gone);
+    for (const w of this.#watchers) this.#queueWatchUpdate(w, c.keyHex, goneFrame);
+    if (!this.#forwarders.has(c.keyHex)) this.#peerGoneFromRegion(c.keyHex, c.key!);
+    this.#sentTo.forgetRecipient(c);
+  }
+
+  /** Tells everyone that received a packet from `hex` that it left (PeerGone Disconnected). */
+  #peerGoneFromRegion(hex: string, key: NodePublicKey): void {
+    const recipients = this.#sentTo.take(hex);
+    if (!recipients) return;
+    const frame = encodeFrame(FrameType.PeerGone, encodePeerGone(key, PeerGoneReason.Disconnected));
+    for (const r of recipients) {
+      if (r.phase !== Phase.Active) continue;
+      this.#queueControl(r, frame);
+      this.stats.peerGoneDisconnectedFrames++;
+    }
+  }
+
+  #broadcastPresent(c: Client): void {
+    if (this.#watchers.size === 0) return;
+    const frame = encodeFrame(FrameType.PeerPresent, encodePeerPresent(c.key!, c.accept.remote, c.presentFlags()));
+    for (const w of this.#watchers) this.#queueWatchUpdate(w, c.keyHex, frame);
+  }
+
+  #queueWatchUpdate(w: Client, hex: string, frame: Uint8Array): void {
+    w.queueWatchUpdate(hex, frame);
+    this.#dirty.add(w);
+  }
+
+  #queueControl(c: Client, frame: Uint8Array): void {
+    if (c.queueControl(frame)) this.#dirty.add(c);
+  }
+
+  // ---- Steady-state frames (derp.md §3.2, §3.4, §3.5) ----
+
+  #handleFrame(c: Client, type: number, payload: Uint8Array): void {
+    switch (type) {
+      case FrameType.SendPacket: {
+        const p = decodeSendPacket(payload);
+        if (!p.ok) return this.#protocolError(c, p.message);
+        this.#registry.noteActivity(c.keyHex, c);
+        this.#sendPacket(c, p.dst, p.packet);
+        return;
+      }
+      case FrameType.ForwardPacket: {
+        if (!c.canMesh) return this.#permissionError(c, 'ForwardPacket');
+        const p = decodeForwardPacket(payload);
+        if (!p.ok) return this.#protocolError(c, p.message);
+        this.#forwardedIn(p.src, p.dst, p.packet);
+        return;
+      }
+      case FrameType.NotePreferred: {
+        const p = decodeNotePreferred(payload);
+        if (!p.ok) return this.#protocolError(c, p.message);
+        if (p.preferred !== c.preferred) {
+          if (p.preferred) this.stats.homeMovesIn++;
+          else this.stats.homeMovesOut++;
+          c.preferred = p.preferred;
+        }
+        return;
+      }
+      case FrameType.WatchConns: {
+        const p = decodeWatchConns(payload);
+        if (!p.ok) return this.#protocolError(c, p.message);
+        if (!c.canMesh) return this.#permissionError(c, 'WatchConns');
+        if (c.keyHex === keyHex(this.publicKey) || c.watching) return; // a self-mesh is ignored
+        c.watching = true;
+        this.#watchers.add(c);
+        for (const set of this.#registry.values()) {
+          const a = set.active;
+          if (a) this.#queueWatchUpdate(c, a.keyHex, encodeFrame(FrameType.PeerPresent, encodePeerPresent(a.key!, a.accept.remote, a.presentFlags())));
+        }
+        return;
+      }
+      case FrameType.ClosePeer: {
+        const p = decodeClosePeer(payload);
+        if (!p.ok) return this.#protocolError(c, p.message);
+        if (!c.canMesh) return this.#permissionError(c, 'ClosePeer');
+        const set = this.#registry.get(keyHex(p.key));
+        this.#onEvent({ type: 'close-peer', id: c.id, target: p.key });
+        if (set) for (const t of [...set.conns]) this._close(t, 'closed-by-peer', undefined, true);
+        return;
+      }
+      case FrameType.Ping: {
+        const p = decodePing(payload);
+        if (!p.ok) return this.#protocolError(c, p.message);
+        this.stats.gotPing++;
+        // One pending Pong per client, as derper's size-1 channel: faster pings are ignored.
+        if (!c.pendingPong) {
+          c.pendingPong = p.data;
+          this.#dirty.add(c);
+        }
+        return;
+      }
+      case FrameType.Pong:
+        return; // answers to pings the server did not send; nothing to do
+      default:
+        // Unknown types, and known ones a client has no business sending, are skipped by length.
+        this.stats.unknownFrames++;
+    }
+  }
+
+  #protocolError(c: Client, detail: string): void {
+    this.stats.protocolErrors++;
+    this._close(c, 'protocol-error', detail, true);
+  }
+
+  #permissionError(c: Client, what: string): void {
+    this._close(c, 'insufficient-permissions', `${what} without the mesh key`, true);
+  }
+
+  #sendPacket(src: Client, dst: NodePublicKey, packet: Uint8Array): void {
+    const disco = looksLikeDisco(packet);
+    const kind: PacketKind = disco ? 'disco' : 'other';
+    this.stats.packetsReceived++;
+    if (disco) this.stats.packetsReceivedDisco++;
+    this.stats.bytesReceived += BigInt(packet.length);
+    const dstHex = keyHex(dst);
+    const target = this.#registry.get(dstHex)?.active;
+    if (target) {
+      this.#enqueuePacket(target, src.key!, src.keyHex, packet, disco);
+      return;
+    }
+    const fwd = this.#forwarders.first(dstHex);
+    if (fwd) {
+      this.stats.packetsForwardedOut++;
+      fwd.forwardPacket(src.key!, dst.slice() as NodePublicKey, packet.slice());
+      return;
+    }
+    this.stats.drop(DropReason.UnknownDest, kind, packet.length);
+    if (disco && src.takeNotHereToken(this.#clock.monotonicMs())) {
+      this.#queueControl(src, encodeFrame(FrameType.PeerGone, encodePeerGone(dst, PeerGoneReason.NotHere)));
+      this.stats.peerGoneNotHereFrames++;
+    }
+  }
+
+  #forwardedIn(src: NodePublicKey, dst: NodePublicKey, packet: Uint8Array): void {
+    const disco = looksLikeDisco(packet);
+    this.stats.packetsForwardedIn++;
+    const target = this.#registry.get(keyHex(dst))?.active;
+    if (!target) {
+      this.stats.drop(DropReason.UnknownDestOnFwd, disco ? 'disco' : 'other', packet.length);
+      return;
+    }
+    this.#enqueuePacket(target, src, keyHex(src), packet, disco); // delivered locally, never re-forwarded
+  }
+
+  #enqueuePacket(target: Client, src: NodePublicKey, srcHex: string, packet: Uint8Array, disco: boolean): void {
+    const frame = encodeFrame(FrameType.RecvPacket, src, packet);
+    const dropped = (disco ? target.discoPackets : target.packets).push(frame);
+    if (dropped) this.stats.drop(DropReason.QueueHead, disco ? 'disco' : 'other', dropped.length - RECV_PACKET_OVERHEAD_BYTES);
+    this.#sentTo.note(srcHex, target);
+    this.#dirty.add(target);
+  }
+
+  // ---- Write batching and deadline bookkeeping ----
+
+  readonly #dirty = new Set<Client>();
+
+  #flushDirty(): void {
+    if (this.#dirty.size === 0) return;
+    const batch = [...this.#dirty];
+    this.#dirty.clear();
+    for (const c of batch) this._flush(c);
+  }
+
+  #noteDeadline(at: MonotonicMs): void {
+    if (this.#nextDeadline === undefined || at < this.#nextDeadline) this.#nextDeadline = at;
+  }
+}
+
+const KEEP_ALIVE_FRAME = encodeFrame(FrameType.KeepAlive);
