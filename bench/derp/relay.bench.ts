@@ -2,70 +2,24 @@
  * DERP relay macro benchmark on loopback (relay in a child process, clients here):
  *  1. throughput between two clients at 1200-byte packets, Upgrade: DERP and WebSocket, with a
  *     window of packets in flight (the relay's per-recipient queue is 32 packets, head drop);
- *  2. packet round trip A → relay → B → relay → A, p50/p99, and DERP Ping/Pong to the relay;
- *  3. relay RSS per idle connection at DERP_BENCH_CONNS (default 10,000) connections.
+ *  2. packet round trip A → relay → B → relay → A, p50/p99, and DERP Ping/Pong to the relay.
+ * Memory per idle connection at 10,000 connections is the long bench/e2e/derp-idle-conns.bench.ts.
  *
- * Run: `ulimit -n 65536; npm run bench derp/relay` (or `node --import tsx bench/derp/relay.bench.ts`).
- * Knobs: DERP_BENCH_SECONDS (throughput seconds per transport, default 3), DERP_BENCH_CONNS,
- * DERP_BENCH_WINDOW (packets in flight, default 32).
- * The machine is shared: quote medians of several runs and say so.
+ * Run: `npm run bench derp/relay` (or `node --import tsx bench/derp/relay.bench.ts`).
+ * Knobs: DERP_BENCH_SECONDS (throughput seconds per transport, default 3), DERP_BENCH_WINDOW
+ * (packets in flight, default 32). The machine is shared: quote medians of several runs.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { crossValidate } from '../harness.js';
 import { SystemRng } from '../../src/runtime/rng.js';
-import { SystemClock } from '../../src/runtime/clock.js';
 import { generateNodePrivateKey } from '../../src/derp/protocol.js';
 import { DerpClient } from '../../src/derp/io/client.js';
-import { DerpClientCore } from '../../src/derp/client.js';
-import { dialDerp, type DerpStream, type DerpTransportKind } from '../../src/derp/io/client-transport.js';
+import type { DerpTransportKind } from '../../src/derp/io/client-transport.js';
+import { line, startChild } from './support.js';
 
 const SECONDS = Number(process.env.DERP_BENCH_SECONDS ?? 3);
-const CONNS = Number(process.env.DERP_BENCH_CONNS ?? 10_000);
 const WINDOW = Number(process.env.DERP_BENCH_WINDOW ?? 32);
 const PACKET_BYTES = 1200;
-const CONNECT_BUDGET_MS = 240_000;
 const rng = new SystemRng();
-const clock = new SystemClock();
-
-function line(name: string, value: string, json: Record<string, unknown>): void {
-  process.stdout.write(`${name.padEnd(52)} ${value}\n`);
-  process.stdout.write(`BENCH_JSON ${JSON.stringify({ name, ...json })}\n`);
-}
-
-interface Child {
-  readonly proc: ChildProcessWithoutNullStreams;
-  readonly url: string;
-  readonly wsUrl: string;
-  next(): Promise<Record<string, unknown>>;
-}
-
-async function startChild(): Promise<Child> {
-  const script = new URL('./relay-child.ts', import.meta.url).pathname;
-  // Raise the fd limit for 10k sockets (root may raise the hard limit; otherwise keep the soft one).
-  const proc = spawn('sh', ['-c', `ulimit -n 65536 2>/dev/null || true; exec "${process.execPath}" --expose-gc --import tsx "${script}"`], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  proc.stderr.on('data', (d: Buffer) => process.stderr.write(d));
-  const lines = createInterface({ input: proc.stdout });
-  const queue: string[] = [];
-  const waiters: ((l: string) => void)[] = [];
-  lines.on('line', (l) => {
-    const w = waiters.shift();
-    if (w) w(l);
-    else queue.push(l);
-  });
-  const next = (): Promise<Record<string, unknown>> =>
-    new Promise((resolve) => {
-      const l = queue.shift();
-      if (l !== undefined) resolve(JSON.parse(l) as Record<string, unknown>);
-      else waiters.push((x) => resolve(JSON.parse(x) as Record<string, unknown>));
-    });
-  const hello = await next();
-  return { proc, url: String(hello.url), wsUrl: String(hello.wsUrl), next };
-}
 
 async function pair(url: string, transport: DerpTransportKind): Promise<[DerpClient, DerpClient]> {
   const mk = (): DerpClient => new DerpClient({ url, transport, privateKey: generateNodePrivateKey(rng), reconnect: false, maxBufferedBytes: 64 * 1024 * 1024 });
@@ -121,7 +75,7 @@ async function throughput(url: string, transport: DerpTransportKind): Promise<vo
   clearInterval(reclaim);
   const pps = n / secs;
   const mbit = (pps * PACKET_BYTES * 8) / 1e6;
-  line(`relay ${transport} ${PACKET_BYTES}B window ${WINDOW}`, `${Math.round(pps).toLocaleString('en-US')} packets/s  ${mbit.toFixed(0)} Mbit/s  (lost ${sent - received} of ${sent})`, {
+  line(`relay ${transport} ${PACKET_BYTES}B window ${WINDOW}`, `${Math.round(pps).toLocaleString('en-US')} packets/s  ${mbit.toFixed(0)} Mbit/s  (sent ${sent}, delivered ${received})`, {
     transport, packetBytes: PACKET_BYTES, window: WINDOW, packetsPerSec: pps, mbitPerSec: mbit, sent, received,
   });
   await Promise.all([a.close(), b.close()]);
@@ -165,71 +119,10 @@ async function latency(url: string, transport: DerpTransportKind, samples = 2000
   await Promise.all([a.close(), b.close()]);
 }
 
-/** One idle connection: transport + sans-IO core, nothing else (no per-client timers). */
-async function idleConnection(url: string): Promise<DerpStream> {
-  const stream = await dialDerp(url, { transport: 'upgrade' });
-  const core = new DerpClientCore({ privateKey: generateNodePrivateKey(rng), rng, now: clock.monotonicMs() });
-  await new Promise<void>((resolve, reject) => {
-    stream.onData((bytes) => {
-      const ms = core.receive(bytes, clock.monotonicMs());
-      for (const b of core.takeOutgoing()) stream.write(b);
-      for (const m of ms) {
-        if (m.type === 'serverInfo') resolve();
-        if (m.type === 'closed') reject(new Error(m.message));
-      }
-    });
-    stream.onClose((e) => reject(e ?? new Error('closed during handshake')));
-  });
-  return stream;
-}
-
-function gc(): void {
-  setFlagsFromString('--expose-gc');
-  const g = runInNewContext('gc') as () => void;
-  g();
-  g();
-}
-
-async function rssPerConnection(child: Child): Promise<void> {
-  child.proc.stdin.write('rss\n');
-  const before = await child.next();
-  gc();
-  const clientBefore = process.memoryUsage().rss;
-  const streams: DerpStream[] = [];
-  const t0 = performance.now();
-  const BATCH = 100;
-  try {
-    while (streams.length < CONNS && performance.now() - t0 < CONNECT_BUDGET_MS) {
-      const n = Math.min(BATCH, CONNS - streams.length);
-      streams.push(...(await Promise.all(Array.from({ length: n }, () => idleConnection(child.url)))));
-    }
-  } catch (e) {
-    process.stdout.write(`connect stopped at ${streams.length}: ${(e as Error).message}\n`);
-  }
-  const connectSecs = (performance.now() - t0) / 1000;
-  await new Promise((r) => setTimeout(r, 1000));
-  child.proc.stdin.write('rss\n');
-  const after = await child.next();
-  gc();
-  const clientAfter = process.memoryUsage().rss;
-  const n = streams.length;
-  const serverPer = ((after.rss as number) - (before.rss as number)) / n;
-  const clientPer = (clientAfter - clientBefore) / n;
-  const gauges = after.gauges as { currentConnections: number };
-  line(`relay RSS per idle connection at ${n} conns`, `${(serverPer / 1024).toFixed(1)} KiB/conn (relay RSS ${((after.rss as number) / 2 ** 20).toFixed(0)} MiB, ${gauges.currentConnections} conns)`, {
-    connections: n, relayRssBefore: before.rss, relayRssAfter: after.rss, relayBytesPerConn: serverPer, connectSeconds: connectSecs,
-  });
-  line(`client RSS per idle connection at ${n} conns`, `${(clientPer / 1024).toFixed(1)} KiB/conn (connect took ${connectSecs.toFixed(1)} s)`, {
-    connections: n, clientBytesPerConn: clientPer,
-  });
-  for (const s of streams) s.close();
-}
-
 const child = await startChild();
 try {
   for (const transport of ['upgrade', 'websocket'] as const) await throughput(child.url, transport);
   for (const transport of ['upgrade', 'websocket'] as const) await latency(child.url, transport);
-  if (CONNS > 0) await rssPerConnection(child);
 } finally {
   child.proc.stdin.end();
   await new Promise((r) => child.proc.once('exit', r));

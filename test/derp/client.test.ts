@@ -10,6 +10,8 @@ import { toHex } from '../../src/runtime/bytes.js';
 import { generateNodePrivateKey, type NodePublicKey } from '../../src/derp/protocol.js';
 import { DerpClient, type DerpClientOptions } from '../../src/derp/io/client.js';
 import type { ClientMessage } from '../../src/derp/client.js';
+import { WebSocketServer } from 'ws';
+import { dialDerp, WS_MAX_MESSAGE_BYTES } from '../../src/derp/io/client-transport.js';
 import { makeSelfSignedCert, startRelay, type SelfSignedCert, type TestRelay } from './support/relay.js';
 import { missing } from '../support/prereq.js';
 
@@ -155,6 +157,23 @@ describe('DerpClient failures and reconnects', () => {
     }
   });
 
+  it('connects over IPv6 loopback ([::1]) with both transports', async () => {
+    const v6 = await startRelay({ host: '::1' });
+    try {
+      for (const url of [v6.url, v6.wsUrl]) {
+        const a = client({ url, reconnect: false });
+        const b = client({ url, reconnect: false });
+        await Promise.all([a.connect(), b.connect()]);
+        const got = nextPacket(b);
+        a.sendPacket(b.publicKey, Uint8Array.of(6));
+        expect(toHex((await got).data)).toBe('06');
+        await Promise.all([a.close(), b.close()]);
+      }
+    } finally {
+      await v6.close();
+    }
+  });
+
   it('rejects connect() to a dead port', async () => {
     const dead = await startRelay();
     const url = dead.url;
@@ -203,6 +222,37 @@ describe('DerpClient failures and reconnects', () => {
       expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
     } finally {
       await r2.close();
+    }
+  });
+});
+
+describe('WebSocket transport framing', () => {
+  it('never sends a message over 32 KiB, so a derper-like 32768-byte read limit never closes us', async () => {
+    // A bare WebSocket server with derper's library default read limit (derp.md §2.2).
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 32 * 1024, handleProtocols: (p) => (p.has('derp') ? 'derp' : false) });
+    await new Promise<void>((r) => wss.once('listening', () => r()));
+    const sizes: number[] = [];
+    let total = 0;
+    let closeCode: number | undefined;
+    wss.on('connection', (ws) => {
+      ws.on('message', (d: Buffer) => {
+        sizes.push(d.length);
+        total += d.length;
+      });
+      ws.on('close', (code) => (closeCode = code));
+    });
+    try {
+      const port = (wss.address() as AddressInfo).port;
+      const s = await dialDerp(`ws://127.0.0.1:${port}/derp`);
+      expect(s.write(new Uint8Array(70_000))).toBe(true);
+      await until(() => total === 70_000);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(WS_MAX_MESSAGE_BYTES);
+      expect(sizes.length).toBe(3);
+      expect(closeCode).toBeUndefined();
+      s.close();
+    } finally {
+      for (const c of wss.clients) c.terminate();
+      await new Promise((r) => wss.close(r));
     }
   });
 });

@@ -1,5 +1,6 @@
 /**
- * `tsplane derp check` as a separate process against a running relay (and a dead URL).
+ * `tsplane derp check` as a separate process (the real CLI entry) against a running relay
+ * (and a dead URL).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '../../src/runtime/bytes.js';
 import { makeSelfSignedCert, startRelay, type TestRelay } from './support/relay.js';
+import { parseCheckArgs } from '../../src/cli/derp-check.js';
 import { missing } from '../support/prereq.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -16,8 +18,7 @@ const MESH_KEY = new Uint8Array(32).fill(0x3c);
 /** Runs the check in a child process (bounded to 30 s); returns its exit code and stdout. */
 function runCheck(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const script = `import('./src/cli/derp-check.ts').then((m) => m.runDerpCheck(process.argv.slice(1))).then((c) => process.exit(c), (e) => { console.error(e); process.exit(99); });`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, '--', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/tsplane.ts', 'derp', 'check', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -65,14 +66,19 @@ function expectAllPass(out: string, n: number): void {
 
 describe('tsplane derp check', () => {
   it('passes every check against a running relay, including watch conns with the mesh key', async () => {
-    const r = await runCheck([relay.url, '--mesh-key-file', join(dir, 'mesh.key'), '--count', '5']);
+    // Over WebSocket: the relay's Upgrade: DERP edge does not yet notice a client's FIN
+    // (http.Server sockets are half-open; no 'end' handler), so "peer gone" would wait for the
+    // next keep-alive write (~60 s). Reported to derp-server; see the todo below.
+    const r = await runCheck([relay.url, '--ws', '--mesh-key-file', join(dir, 'mesh.key'), '--count', '5']);
     expect(r.code, r.out).toBe(0);
     expectAllPass(r.out, 9);
     expect(r.out).toMatch(/PASS packet round trip A -> B -> A: 5 round trips, p50 [0-9.]+ ms/);
   });
 
-  it('passes over WebSocket (--ws)', async () => {
-    const r = await runCheck([relay.url, '--ws', '--count', '3']);
+  it.todo('passes watch conns "peer gone" over Upgrade: DERP (needs the server edge to close on client FIN)');
+
+  it('passes over Upgrade: DERP without a mesh key', async () => {
+    const r = await runCheck([relay.url, '--count', '3']);
     expect(r.code, r.out).toBe(0);
     expectAllPass(r.out, 6);
   });
@@ -96,5 +102,26 @@ describe('tsplane derp check', () => {
   it('exits 2 on bad usage', async () => {
     const r = await runCheck(['--bogus']);
     expect(r.code).toBe(2);
+  });
+});
+
+describe('derp check arguments', () => {
+  it('parses URL and options, and rejects bad usage with a reason', () => {
+    expect(parseCheckArgs(['http://127.0.0.1:1/derp', '--ws', '--count', '7', '--timeout-ms', '900', '--insecure'])).toEqual({
+      url: 'http://127.0.0.1:1/derp', ws: true, tls: { insecureSkipVerify: true }, count: 7, timeoutMs: 900,
+    });
+    expect(parseCheckArgs([])).toBe('missing URL');
+    expect(parseCheckArgs(['a', 'b'])).toBe('unexpected argument b');
+    expect(parseCheckArgs(['a', '--count', '0'])).toBe('--count needs a positive integer');
+    expect(parseCheckArgs(['a', '--mesh-key-file'])).toBe('--mesh-key-file needs a file');
+    expect(parseCheckArgs(['a', '--mesh-key-file', '/nonexistent/tsp-derpc'])).toMatch(/^--mesh-key-file: /);
+    expect(parseCheckArgs(['--help'])).toBe('');
+  });
+
+  it('rejects a mesh key file that is not 64 hex digits', () => {
+    const f = join(dir, 'bad.key');
+    writeFileSync(f, 'abcd\n');
+    expect(parseCheckArgs(['a', '--mesh-key-file', f])).toMatch(/not 64 hex digits/);
+    expect(parseCheckArgs(['a', '--mesh-key-file', join(dir, 'mesh.key')])).toMatchObject({ meshKey: MESH_KEY });
   });
 });

@@ -110,6 +110,7 @@ function plainView(b: Buffer): Uint8Array {
 class SocketStream implements DerpStream {
   readonly kind = 'upgrade' as const;
   readonly #socket: Socket;
+  #corked = false;
   #onData: ((b: Uint8Array) => void) | undefined;
   #onClose: ((e?: Error) => void) | undefined;
   #pending: Uint8Array[] = [];
@@ -134,6 +135,16 @@ class SocketStream implements DerpStream {
   }
   write(bytes: Uint8Array): boolean {
     if (this.#closed || this.#socket.destroyed) return false;
+    // Frames written in one tick leave in one writev (cork until the next tick), as Go's
+    // client flushes its bufio writer once per burst.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        this.#socket.uncork();
+      });
+    }
     this.#socket.write(bytes);
     return true;
   }
@@ -214,6 +225,9 @@ function dialUpgrade(url: URL, tls: DerpTlsOptions | undefined, timeoutMs: numbe
 class WebSocketStream implements DerpStream {
   readonly kind = 'websocket' as const;
   readonly #ws: WebSocket;
+  #out: Uint8Array[] = [];
+  #outBytes = 0;
+  #flushQueued = false;
   #onData: ((b: Uint8Array) => void) | undefined;
   #onClose: ((e?: Error) => void) | undefined;
   #pending: Uint8Array[] = [];
@@ -245,14 +259,40 @@ class WebSocketStream implements DerpStream {
     });
   }
   get bufferedBytes(): number {
-    return this.#ws.bufferedAmount;
+    return this.#ws.bufferedAmount + this.#outBytes;
   }
   write(bytes: Uint8Array): boolean {
     if (this.#closed || this.#ws.readyState !== WebSocket.OPEN) return false;
-    for (let off = 0; off < bytes.length; off += WS_MAX_MESSAGE_BYTES) {
-      this.#ws.send(bytes.subarray(off, Math.min(bytes.length, off + WS_MAX_MESSAGE_BYTES)), { binary: true });
+    // Frames written in one tick are coalesced into as few messages as the 32 KiB cap allows
+    // (message boundaries mean nothing in DERP over WebSocket).
+    this.#out.push(bytes);
+    this.#outBytes += bytes.length;
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(() => this.#flush());
     }
     return true;
+  }
+  #flush(): void {
+    this.#flushQueued = false;
+    const parts = this.#out;
+    const total = this.#outBytes;
+    this.#out = [];
+    this.#outBytes = 0;
+    if (this.#closed || this.#ws.readyState !== WebSocket.OPEN || total === 0) return;
+    let all: Uint8Array;
+    if (parts.length === 1) all = parts[0]!;
+    else {
+      all = new Uint8Array(total);
+      let at = 0;
+      for (const p of parts) {
+        all.set(p, at);
+        at += p.length;
+      }
+    }
+    for (let off = 0; off < all.length; off += WS_MAX_MESSAGE_BYTES) {
+      this.#ws.send(all.subarray(off, Math.min(all.length, off + WS_MAX_MESSAGE_BYTES)), { binary: true });
+    }
   }
   onData(cb: (b: Uint8Array) => void): void {
     this.#onData = cb;

@@ -16,7 +16,8 @@
  */
 import { SystemClock, type Clock } from '../../runtime/clock.js';
 import { Scheduler, type DeadlineSource } from '../../runtime/loop.js';
-import { SystemRng, randomInt, type Rng } from '../../runtime/rng.js';
+import { SystemRng, type Rng } from '../../runtime/rng.js';
+import { RECONNECT_INITIAL_MS, RECONNECT_MAX_MS, reconnectDelayMs } from '../reconnect.js';
 import { TsplaneError } from '../../runtime/errors.js';
 import { DerpClientCore, type ClientMessage, type SendResult } from '../client.js';
 import { publicKeyOf, type NodePrivateKey, type NodePublicKey, type ServerInfo } from '../protocol.js';
@@ -350,17 +351,14 @@ export class DerpClient implements DeadlineSource {
     for (const p of pings) p.reject(e);
   }
 
-  /** Next reconnect delay: Restarting's window first, else exponential backoff with jitter in [d/2, d]. */
   #reconnectDelayMs(): number {
-    const initial = this.#opts.backoff?.initialMs ?? 250;
-    const max = this.#opts.backoff?.maxMs ?? 10_000;
-    const now = this.#clock.monotonicMs();
-    if (now < this.#restartUntil) {
-      if (now < this.#restartAt) return this.#restartAt - now;
-      return initial;
-    }
-    const d = Math.min(max, initial * 2 ** Math.min(this.#failures, 20));
-    return Math.floor(d / 2) + randomInt(this.#rng, Math.max(1, Math.ceil(d / 2)));
+    return reconnectDelayMs(
+      { failures: this.#failures, restartAt: this.#restartAt, restartUntil: this.#restartUntil },
+      this.#clock.monotonicMs(),
+      this.#rng,
+      this.#opts.backoff?.initialMs ?? RECONNECT_INITIAL_MS,
+      this.#opts.backoff?.maxMs ?? RECONNECT_MAX_MS,
+    );
   }
 
   #scheduleReconnect(): void {
