@@ -163,6 +163,14 @@ export class Client implements RegisteredClient, ServerConnHandle {
     this.watchUpdates.set(hex, frame);
   }
 
+  /** Holds a frame that arrived during an asynchronous admission check; false past the bound. */
+  holdWhileVerifying(type: number, payload: Uint8Array): boolean {
+    this.bytesWhileVerifying += payload.length;
+    if (this.framesWhileVerifying.length >= MAX_FRAMES_WHILE_VERIFYING || this.bytesWhileVerifying > MAX_BYTES_WHILE_VERIFYING) return false;
+    this.framesWhileVerifying.push({ type, payload: payload.slice() });
+    return true;
+  }
+
   /** Token bucket for PeerGone(NotHere) replies. */
   takeNotHereToken(now: MonotonicMs): boolean {
     const refill = ((now - this.notHereRefilledAt) / 1000) * NOT_HERE_RATE_PER_SEC;
