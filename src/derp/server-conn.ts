@@ -52,7 +52,8 @@ export type CloseReason =
 /** What a Client calls back into (the server core). */
 export interface ConnOwner {
   _receive(c: Client, bytes: Uint8Array): void;
-  _flush(c: Client): void;
+  /** `drained`: the transport emptied its backlog, which restarts the write deadline. */
+  _flush(c: Client, drained?: boolean): void;
   _close(c: Client, reason: CloseReason, detail: string | undefined, closeTransport: boolean): void;
 }
 
@@ -130,7 +131,7 @@ export class Client implements RegisteredClient, ServerConnHandle {
     this.#owner._receive(this, bytes);
   }
   writable(): void {
-    this.#owner._flush(this);
+    this.#owner._flush(this, true);
   }
   closed(): void {
     this.#owner._close(this, 'transport-closed', undefined, false);

@@ -262,8 +262,10 @@ export class DerpServer implements ConnOwner {
   }
 
   /** @internal Writes queued frames while the transport keeps up. */
-  _flush(c: Client): void {
+  _flush(c: Client, drained = false): void {
     if (c.phase !== Phase.Active) return;
+    // A drain is progress: the deadline measures time without any, like derper's per-write one.
+    if (drained) c.stalledSince = undefined;
     const r = c.flush(this.#highWater);
     this.stats.sentPong += BigInt(r.pongs);
     this.stats.packetsSent += BigInt(r.packets);
