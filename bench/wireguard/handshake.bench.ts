@@ -6,8 +6,9 @@
  */
 import { bench, crossValidate } from '../harness.js';
 import { SeededRng, SystemRng, type Rng } from '../../src/runtime/rng.js';
-import { generatePrivateKey, kdf, mac, publicKeyOf } from '../../src/wireguard/crypto.js';
+import { kdf, mac } from '../../src/wireguard/crypto.js';
 import { nobleBlake2s } from '../../test/reference/blake2s-reference.js';
+import { identity } from '../../test/support/wg-keys.js';
 import { CookieChecker, CookieGenerator, mac1Key } from '../../src/wireguard/cookie.js';
 import {
   beginSession,
@@ -16,18 +17,12 @@ import {
   createInitiation,
   createResponse,
   Handshake,
-  type StaticIdentity,
 } from '../../src/wireguard/noise.js';
 import { nobleX25519, nodeX25519 } from '../../src/wireguard/x25519.js';
 
 const WALL_MS = Date.UTC(2026, 10, 26);
 const MIN_MS = 300;
 const RUNS = 5;
-
-function identity(rng: Rng): StaticIdentity {
-  const privateKey = generatePrivateKey(rng.fill(new Uint8Array(32)));
-  return { privateKey, publicKey: publicKeyOf(privateKey) };
-}
 
 /** Always yields the same bytes, so createInitiation reproduces one message and its response fits. */
 class FixedRng implements Rng {

@@ -5,6 +5,7 @@ import { fromHex, toHex } from '../../src/runtime/bytes.js';
 import { dh, generatePrivateKey, publicKeyOf } from '../../src/wireguard/crypto.js';
 import { defaultX25519, importPrivateDer, nobleX25519, nodeX25519, type X25519 } from '../../src/wireguard/x25519.js';
 import { loadVectors, type VectorCase } from '../vectors/load.js';
+import { fixedPrivateKey } from '../support/wg-keys.js';
 
 // RFC 7748 §5.2/§6.1 vectors and fixed low-order points run through both backends in
 // test/vectors/x25519.suite.ts; this file checks properties on random keys.
@@ -16,7 +17,7 @@ const LOW_ORDER = [...new Set(loadVectors<VectorCase & { u: string }>('x25519.js
 describe('the default X25519', () => {
   it(`is node:crypto on this Node (it passed the RFC 7748 §6.1 self-check), and crypto.ts dh/publicKeyOf use it`, () => {
     expect(defaultX25519).toBe(nodeX25519);
-    const a = generatePrivateKey(new Uint8Array(32).fill(1)), b = generatePrivateKey(new Uint8Array(32).fill(2));
+    const a = fixedPrivateKey(1), b = fixedPrivateKey(2);
     expect(toHex(publicKeyOf(a))).toBe(toHex(nobleX25519.publicKeyOf(a)));
     expect(show(dh(a, publicKeyOf(b)))).toBe(show(nobleX25519.dh(a, nobleX25519.publicKeyOf(b))));
   });
@@ -46,7 +47,7 @@ describe('node:crypto and @noble/curves X25519 agree', () => {
 
   it('on non-canonical u = p + 2 .. p + 18 and 2^255 - 1', () => {
     const p = 2n ** 255n - 19n;
-    const k = generatePrivateKey(new Uint8Array(32).fill(0x42));
+    const k = fixedPrivateKey(0x42);
     for (let d = 2n; d <= 19n; d++) {
       const v = d === 19n ? 2n ** 255n - 1n : p + d;
       const u = Uint8Array.from(Buffer.from(v.toString(16).padStart(64, '0'), 'hex').reverse());
@@ -55,7 +56,7 @@ describe('node:crypto and @noble/curves X25519 agree', () => {
   });
 
   it('on public keys given as views into a larger buffer (a received datagram)', () => {
-    const priv = generatePrivateKey(new Uint8Array(32).fill(5));
+    const priv = fixedPrivateKey(5);
     const datagram = new Uint8Array(148);
     datagram.set(nobleX25519.publicKeyOf(new Uint8Array(32).fill(6)), 8);
     const view = datagram.subarray(8, 40);
@@ -84,8 +85,8 @@ describe.each([nodeX25519, nobleX25519])('X25519 through $name', (x: X25519) => 
   });
 
   it('dh returns undefined for keys of the wrong length instead of throwing', () => {
-    const k = generatePrivateKey(new Uint8Array(32).fill(3));
-    const pub = x.publicKeyOf(generatePrivateKey(new Uint8Array(32).fill(4)));
+    const k = fixedPrivateKey(3);
+    const pub = x.publicKeyOf(fixedPrivateKey(4));
     for (const [a, b] of [[k.subarray(1), pub], [k, pub.subarray(0, 31)], [new Uint8Array(0), pub], [k, new Uint8Array(33)]] as const) {
       expect(x.dh(a, b)).toBeUndefined();
     }
