@@ -27,7 +27,7 @@ export const X25519_KEY_BYTES = 32;
 /** An X25519 implementation. No method throws on malformed peer keys. */
 export interface X25519 {
   readonly name: string;
-  /** The public key X25519(privateKey, 9) of a 32-byte private key. */
+  /** The public key X25519(privateKey, 9) of a 32-byte private key; any other length throws RangeError (a programmer error). */
   publicKeyOf(privateKey: Uint8Array): Uint8Array;
   /** DH(priv, pub); undefined when the result is all zeros (low-order point) or a key is malformed. */
   dh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | undefined;
@@ -104,6 +104,8 @@ function nodeDh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | und
 export const nodeX25519: X25519 = {
   name: 'node:crypto',
   publicKeyOf(privateKey) {
+    // Checked here: a failed JWK import would otherwise switch every later import to DER.
+    if (privateKey.length !== X25519_KEY_BYTES) throw new RangeError(`publicKeyOf: private key must be ${X25519_KEY_BYTES} bytes, got ${privateKey.length}`);
     const jwk = createPublicKey(privateKeyObject(privateKey)).export({ format: 'jwk' });
     return new Uint8Array(Buffer.from(jwk.x ?? '', 'base64url'));
   },
@@ -124,7 +126,10 @@ function nobleDh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | un
 /** X25519 through @noble/curves: the pure-JS reference backend. */
 export const nobleX25519: X25519 = {
   name: '@noble/curves',
-  publicKeyOf: (privateKey) => x25519.getPublicKey(privateKey),
+  publicKeyOf(privateKey) {
+    if (privateKey.length !== X25519_KEY_BYTES) throw new RangeError(`publicKeyOf: private key must be ${X25519_KEY_BYTES} bytes, got ${privateKey.length}`);
+    return x25519.getPublicKey(privateKey);
+  },
   dh: nobleDh,
   scalarMult: nobleDh,
 };

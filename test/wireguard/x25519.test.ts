@@ -84,6 +84,10 @@ describe.each([nodeX25519, nobleX25519])('X25519 through $name', (x: X25519) => 
     );
   });
 
+  it('publicKeyOf throws RangeError for a private key of the wrong length (a programmer error)', () => {
+    for (const n of [0, 31, 33]) expect(() => x.publicKeyOf(new Uint8Array(n))).toThrow(RangeError);
+  });
+
   it('dh returns undefined for keys of the wrong length instead of throwing', () => {
     const k = fixedPrivateKey(3);
     const pub = x.publicKeyOf(fixedPrivateKey(4));
