@@ -103,7 +103,7 @@ export class Netns {
 
   /** Starts a long-running process inside `ns` and tracks it for cleanup. */
   spawn(ns: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     this.#children.push(child);
     if (child.pid) this.#pids.add(child.pid);
     return child;

@@ -62,6 +62,9 @@ const cGetsockname = lib.func('int getsockname(int fd, void *addr, _Inout_ uint3
 const cSetsockopt = lib.func('int setsockopt(int fd, int level, int name, void *val, uint32_t len)') as KoffiFunc<
   (fd: number, level: number, name: number, val: Buf, len: number) => number
 >;
+const cGetsockopt = lib.func('int getsockopt(int fd, int level, int name, void *val, _Inout_ uint32_t *len)') as KoffiFunc<
+  (fd: number, level: number, name: number, val: Buf, len: number[]) => number
+>;
 const cIfNameToIndex = lib.func('unsigned int if_nametoindex(const char *name)') as KoffiFunc<(name: string) => number>;
 
 /** The errno of the last failed call on this thread. */
@@ -107,6 +110,12 @@ export function sysSetsockoptInt(fd: number, level: number, name: number, value:
   const v = new Uint8Array(4);
   new DataView(v.buffer).setUint32(0, value >>> 0, true);
   return sys(cSetsockopt(fd, level, name, v, 4));
+}
+/** Reads an int socket option; the value, or -errno. */
+export function sysGetsockoptInt(fd: number, level: number, name: number): SysResult {
+  const v = new Uint8Array(4);
+  const r = sys(cGetsockopt(fd, level, name, v, [4]));
+  return r < 0 ? r : new DataView(v.buffer).getUint32(0, true);
 }
 /** 0 when no interface has this name in the caller's network namespace. */
 export function ifNameToIndex(name: string): number {

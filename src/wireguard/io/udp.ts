@@ -27,6 +27,7 @@ import {
   sysBind,
   sysClose,
   sysGetsockname,
+  sysGetsockoptInt,
   sysSetsockoptInt,
   sysSocket,
 } from './libc.js';
@@ -56,6 +57,8 @@ export interface UdpBind {
   sendBatch(items: readonly { readonly datagram: Uint8Array; readonly endpoint: Endpoint }[], owned: boolean): number;
   /** Sets SO_MARK on every socket; returns 0 or -errno. */
   setFwmark(mark: number): number;
+  /** SO_MARK as the kernel reports it for each socket (family → mark or -errno); for tests and diagnostics. */
+  fwmarks(): Map<4 | 6, number>;
   close(): Promise<void>;
 }
 
@@ -149,6 +152,10 @@ class DgramBind implements UdpBind {
       if (r < 0) return r;
     }
     return 0;
+  }
+
+  fwmarks(): Map<4 | 6, number> {
+    return new Map(this.#sockets.map((s) => [s.family, sysGetsockoptInt(s.fd, SOL_SOCKET, SO_MARK)]));
   }
 
   close(): Promise<void> {
