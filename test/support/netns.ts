@@ -43,7 +43,7 @@ export class Netns {
   readonly #paths: string[] = [];
 
   constructor(area: string) {
-    if (!/^[a-z]{1,4}$/.test(area)) throw new Error('area: 1-4 lowercase letters');
+    if (!/^[a-z]{1,4}$/.test(area)) throw new Error('area: 1-4 lowercase letters (interface names are 15 characters at most)');
     this.area = area;
   }
 
@@ -56,9 +56,15 @@ export class Netns {
     return name;
   }
 
-  /** A unique interface name (at most 15 characters); `letter` tells interfaces of one test apart. */
-  ifname(letter: string): string {
-    const name = `tsp-${this.area}-${process.pid % 100_000}${letter}`.slice(0, 15);
+  /**
+   * A unique interface name (at most 15 characters): `tsp-<area>-<pid digits><suffix>` with a
+   * 1- or 2-character suffix that tells the interfaces of one test process apart.
+   */
+  ifname(suffix: string): string {
+    if (!/^[a-z0-9]{1,2}$/.test(suffix)) throw new Error('ifname suffix: 1-2 of [a-z0-9]');
+    const digits = String(process.pid % (suffix.length === 1 ? 100_000 : 10_000));
+    const name = `tsp-${this.area}-${digits}${suffix}`;
+    if (name.length > 15) throw new Error(`interface name too long: ${name}`);
     this.#ifnames.push(name);
     return name;
   }
