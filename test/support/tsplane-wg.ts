@@ -12,14 +12,16 @@ export const ROOT = resolve(import.meta.dirname, '../..');
 
 /**
  * Writes `DIR/tsplane-wg` running the TypeScript sources through tsx (always the current
- * code, no build step). Returns the directory; it is removed by the harness cleanup.
+ * code, no build step) or the build in dist/. Returns the directory; it is removed by the harness cleanup.
  */
-export function installWrapper(h: Netns): string {
+export function installWrapper(h: Netns, opts: { dist?: boolean } = {}): string {
   const dir = mkdtempSync('/tmp/tsp-wgio-bin-');
   h.removeLater(dir);
   const script = join(dir, 'tsplane-wg');
-  // --import tsx resolves from the working directory, hence the cd.
-  writeFileSync(script, `#!/bin/sh\ncd '${ROOT}' && exec '${process.execPath}' --import tsx src/cli/tsplane-wg.ts "$@"\n`);
+  // --import tsx resolves from the working directory, hence the cd. `dist` runs the build output
+  // (what `npm install -g` would put on PATH), for benchmarks.
+  const run = opts.dist ? `'${join(ROOT, 'dist/src/cli/tsplane-wg.js')}'` : '--import tsx src/cli/tsplane-wg.ts';
+  writeFileSync(script, `#!/bin/sh\ncd '${ROOT}' && exec '${process.execPath}' ${run} "$@"\n`);
   chmodSync(script, 0o755);
   return dir;
 }
