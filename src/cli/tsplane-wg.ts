@@ -118,14 +118,15 @@ async function runDaemon(ifname: string): Promise<number> {
     if (env[CHILD_ENV] === undefined) stderr.write(`tsplane-wg: ${message}\n`);
     return 1;
   }
-  report('ready');
   const onSignal = (sig: string): void => {
     log.info({ signal: sig }, 'signal received');
     void node.stop().then(() => stoppedBy(sig));
   };
+  // Handlers go in before the parent hears "ready": a SIGTERM right after must still clean up.
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGHUP', () => undefined);
+  report('ready');
   const reason = await stopped;
   log.info({ reason }, 'shut down');
   return 0;

@@ -72,6 +72,12 @@ describe.skipIf(missing('netns', { command: 'wg' }, { command: 'wg-quick' }).len
     expect(r.stderr).toMatch(/already exists|in use/);
   });
 
+  it.skipIf(missing({ command: 'setpriv' }).length > 0)('refuses to start without CAP_NET_ADMIN, saying so', async () => {
+    const r = await h.exec(ns, 'setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', wrapper, h.ifname('n')], { timeoutMs: 30_000 });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/not permitted \(need root or CAP_NET_ADMIN\)/);
+  });
+
   it('answers wg show and wg show dump on a fresh interface (random listen port, no key)', async () => {
     const show = await wg('show', ifA);
     expect(show).toMatch(new RegExp(`interface: ${ifA}\\n\\s+listening port: \\d+`));

@@ -17,6 +17,7 @@ export const ROOT = resolve(import.meta.dirname, '../..');
 export function installWrapper(h: Netns, opts: { dist?: boolean } = {}): string {
   const dir = mkdtempSync('/tmp/tsp-wgio-bin-');
   h.removeLater(dir);
+  chmodSync(dir, 0o755); // an unprivileged user must be able to run it too
   const script = join(dir, 'tsplane-wg');
   // --import tsx resolves from the working directory, hence the cd. `dist` runs the build output
   // (what `npm install -g` would put on PATH), for benchmarks.
