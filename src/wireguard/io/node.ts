@@ -8,6 +8,7 @@
  */
 import type { Clock } from '../../runtime/clock.js';
 import type { Logger } from '../../runtime/log.js';
+import { TsplaneError } from '../../runtime/errors.js';
 import { Scheduler, type DeadlineSource } from '../../runtime/loop.js';
 import type { DeviceConfigChange, DeviceCore, DeviceOutput, DropReason, Endpoint } from '../device-api.js';
 import { UAPI_ERRNO, renderGetResponse } from '../uapi.js';
@@ -199,7 +200,8 @@ export class WgNode {
     } catch (err) {
       this.#log.error({ err: (err as Error).message }, 'device rejected the configuration');
       await newBind?.close();
-      return UAPI_ERRNO.EIO;
+      // The core validates before applying: an invalid change (too many peers, …) left it untouched.
+      return err instanceof TsplaneError && err.code === 'WG_ERR_INVALID_CONFIG' ? UAPI_ERRNO.EINVAL : UAPI_ERRNO.EIO;
     }
     if (newBind) {
       const old = this.#udp;
