@@ -198,6 +198,20 @@ describe.skipIf(missing('netns', { command: 'wg' }, { command: 'wg-quick' }).len
     expect((await h.exec(ns, 'ip', ['link', 'show', ifC])).code).not.toBe(0);
   });
 
+  it('replaces the stale socket a killed daemon left behind', async () => {
+    const ifK = h.ifname('k');
+    expect((await up(ifK)).code).toBe(0);
+    const pid = daemonPid(h, ns, 'tsplane-wg', ifK)!;
+    process.kill(pid, 'SIGKILL');
+    expect(await waitFor(() => processGone(pid), 5000)).toBe(true);
+    expect(existsSync(join(SOCK_DIR, `${ifK}.sock`))).toBe(true);
+    expect(await waitFor(async () => (await h.exec(ns, 'ip', ['link', 'show', ifK])).code !== 0, 5000)).toBe(true);
+    const r = await up(ifK);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await wg('show', ifK, 'listen-port')).trim()).toMatch(/^\d+$/);
+    await h.run(ns, 'ip', ['link', 'del', ifK]);
+  });
+
   it('comes up and goes down under wg-quick with WG_QUICK_USERSPACE_IMPLEMENTATION=tsplane-wg', async () => {
     const ifQ = h.ifname('q');
     const me = genKeyPair();
