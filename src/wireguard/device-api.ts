@@ -88,7 +88,9 @@ export type DropReason =
   | 'disallowed-source'
   | 'bad-inner-packet'
   | 'queue-full'
-  | 'low-order-key';
+  | 'low-order-key'
+  /** Staged packets dropped because the handshake gave up after REKEY_ATTEMPT_TIME (20 attempts). */
+  | 'handshake-timeout';
 
 export type DeviceOutput =
   /** Send `datagram` over UDP to `endpoint`. The array may be a view of a reused buffer: send before the next call. */
