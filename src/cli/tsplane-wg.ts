@@ -16,7 +16,8 @@ import { closeSync, writeSync } from 'node:fs';
 import { argv, env, exit, stderr, stdout } from 'node:process';
 import { SystemClock } from '../runtime/clock.js';
 import { createLogger } from '../runtime/log.js';
-import { ConfigOnlyDevice } from '../wireguard/config-only-device.js';
+import { SystemRng } from '../runtime/rng.js';
+import { Device } from '../wireguard/device.js';
 import { WgNode } from '../wireguard/io/node.js';
 import { isValidInterfaceName } from '../wireguard/io/tun.js';
 
@@ -111,7 +112,9 @@ async function runDaemon(ifname: string): Promise<number> {
   let stoppedBy: (reason: string) => void = () => undefined;
   const stopped = new Promise<string>((resolve) => (stoppedBy = resolve));
   try {
-    node = await WgNode.start({ ifname, device: new ConfigOnlyDevice(), clock: new SystemClock(), log, onStopped: (r) => stoppedBy(r) });
+    const clock = new SystemClock();
+    const device = new Device({ clock, rng: new SystemRng() });
+    node = await WgNode.start({ ifname, device, clock, log, onStopped: (r) => stoppedBy(r) });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     report(`error: ${message}`);
