@@ -38,8 +38,11 @@ describe.skipIf(missing('netns', { command: 'wg' }, { command: 'wg-quick' }, { c
       ifA = h.ifname('fa');
       ifB = h.ifname('fb');
       h.veth({ ns: nsA, ifname: 'vfa', addrs: ['10.66.30.1/24', 'fd66:30::1/64'] }, { ns: nsB, ifname: 'vfb', addrs: ['10.66.30.2/24', 'fd66:30::2/64'] });
-      // A's only route is the veth subnet, plus a default via B so "everything" has somewhere to go.
+      // A reaches B's endpoint (10.67.0.2, on B's loopback) only through its default route via B.
+      // That matters: wg-quick's `suppress_prefixlength 0` rule lets a more specific main-table
+      // route win, so only an endpoint behind the default route depends on the fwmark.
       await h.run(nsA, 'ip', ['route', 'add', 'default', 'via', '10.66.30.2']);
+      await h.run(nsB, 'ip', ['addr', 'add', '10.67.0.2/32', 'dev', 'lo']);
       // B: wireguard-go plus a "remote" address (on B's loopback), reachable only through the tunnel.
       await h.run(nsB, 'ip', ['addr', 'add', '10.99.0.1/32', 'dev', 'lo']);
       await h.run(nsB, 'ip', ['addr', 'add', 'fd99::1/128', 'dev', 'lo']);
@@ -71,7 +74,7 @@ describe.skipIf(missing('netns', { command: 'wg' }, { command: 'wg-quick' }, { c
       writeFileSync(
         conf,
         `[Interface]\nPrivateKey = ${a.privateKey}\nAddress = 10.78.0.1/24, fd78::1/64\n\n` +
-          `[Peer]\nPublicKey = ${b.publicKey}\nAllowedIPs = 0.0.0.0/0, ::/0\nEndpoint = 10.66.30.2:${PORT}\n`,
+          `[Peer]\nPublicKey = ${b.publicKey}\nAllowedIPs = 0.0.0.0/0, ::/0\nEndpoint = 10.67.0.2:${PORT}\n`,
         { mode: 0o600 },
       );
     }, 60_000);
