@@ -106,6 +106,18 @@ function report(line: string): void {
   }
 }
 
+/** Counters as plain JSON (bigints as decimal strings). */
+function statsForLog(node: WgNode): Record<string, string | Record<string, string>> {
+  const s = node.stats();
+  return {
+    tunPacketsRead: String(s.tunPacketsRead),
+    tunPacketsWritten: String(s.tunPacketsWritten),
+    udpDatagramsReceived: String(s.udpDatagramsReceived),
+    udpDatagramsSent: String(s.udpDatagramsSent),
+    drops: Object.fromEntries([...s.drops].map(([k, v]) => [k, String(v)])),
+  };
+}
+
 async function runDaemon(ifname: string): Promise<number> {
   const log = createLogger({ name: 'tsplane-wg', level: logLevel(), pretty: false });
   let node: WgNode;
@@ -129,9 +141,11 @@ async function runDaemon(ifname: string): Promise<number> {
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGHUP', () => undefined);
+  // SIGUSR1 logs the packet and drop counters (at the verbose level).
+  process.on('SIGUSR1', () => log.info(statsForLog(node), 'counters'));
   report('ready');
   const reason = await stopped;
-  log.info({ reason }, 'shut down');
+  log.info({ reason, ...statsForLog(node) }, 'shut down');
   return 0;
 }
 
