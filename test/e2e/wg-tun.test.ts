@@ -48,6 +48,16 @@ describe.skipIf(missing('netns', { command: 'ping' }).length > 0)('TUN device (t
     expect(r).toMatch(/2000 packets transmitted, 2000 received/);
   });
 
+  it('survives a write while the interface is down (EIO) and works again once it is up', async () => {
+    await h.run(ns, 'ip', ['link', 'set', ifname, 'down']);
+    echo.stdin?.write('write\n');
+    expect(await waitFor(() => output.includes('wrote'), 5000)).toBe(true);
+    expect(output).toContain('wrote refused');
+    await h.run(ns, 'ip', ['link', 'set', ifname, 'up']);
+    expect(output).not.toContain('gone');
+    expect(await h.run(ns, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.88.0.2'])).toMatch(/2 received/);
+  });
+
   it('reports the interface gone when it is deleted, and the process can exit', async () => {
     await h.run(ns, 'ip', ['link', 'del', ifname]);
     expect(await waitFor(() => output.includes('gone'), 5000), output).toBe(true);

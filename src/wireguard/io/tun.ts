@@ -213,7 +213,9 @@ export class TunDevice {
     const r = sysWrite(this.#fd, packet);
     if (r >= 0) return true;
     this.writeErrors++;
-    if (r === -ERRNO.EBADFD || r === -ERRNO.ENODEV || r === -ERRNO.EIO) this.#fail(errnoName(r));
+    // EIO is what a write into an interface that is administratively down gets: not fatal
+    // (`ip link set down` then `up` must not kill the daemon). A detached fd is.
+    if (r === -ERRNO.EBADFD) this.#fail(errnoName(r));
     return false;
   }
 
