@@ -109,6 +109,16 @@ describe.skipIf(missing('netns', { command: 'wg' }, { command: 'wireguard-go' },
         expect(afterB[0]!.endpoint).toBe(opts.outer6 ? `[${outer('a')}]:${WG_PORT}` : `${outer('a')}:${WG_PORT}`);
       });
 
+      it('counts rx/tx as WireGuard message bytes, as the kernel does (10 pings = 10 × 128 each way)', async () => {
+        const before = (await p.dump(p.a))[0]!;
+        // 84-byte IPv4 echo, padded to 96, plus 32 bytes of transport header and tag = 128.
+        const r = await h.run(p.a.ns, 'ping', ['-f', '-c', '10', '-w', '5', p.b.inner4]);
+        expect(r).toMatch(/10 received/);
+        const after = (await p.dump(p.a))[0]!;
+        // A keepalive (32 bytes) may slip in on either side of the window.
+        for (const delta of [after.tx - before.tx, after.rx - before.rx]) expect([1280n, 1312n, 1344n]).toContain(delta);
+      });
+
       it('moves 20 MiB over TCP intact (SHA-256 on both ends)', async () => {
         const sink = h.spawn(p.b.ns, process.execPath, ['-e', TCP_SINK(p.b.inner4)]);
         let sinkOut = '';
