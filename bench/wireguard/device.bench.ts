@@ -9,6 +9,7 @@ import { SeededRng } from '../../src/runtime/rng.js';
 import { generatePrivateKey, publicKeyOf } from '../../src/wireguard/crypto.js';
 import { Device } from '../../src/wireguard/device.js';
 import type { DeviceOutput, Endpoint, PeerConfigChange } from '../../src/wireguard/device-api.js';
+import { Keypair } from '../../src/wireguard/keypair.js';
 
 const clock = new ManualClock();
 const rng = new SeededRng(1);
@@ -62,6 +63,20 @@ for (const size of [64, 1420]) {
   const t = outB[0];
   if (t?.type !== 'toTun') throw new Error(`bench setup: expected a TUN packet, got ${JSON.stringify(outB[0])}`);
   crossValidate(`device ${size}B`, t.packet, packet);
+
+  // The same seal + open on bare keypairs: what the device adds on top is routing, timers and counters.
+  const k1 = rng.fill(new Uint8Array(32));
+  const k2 = rng.fill(new Uint8Array(32));
+  const kpA = new Keypair({ sendKey: k1, receiveKey: k2, localIndex: 1, remoteIndex: 2, isInitiator: true }, clock.monotonicMs());
+  const kpB = new Keypair({ sendKey: k2, receiveKey: k1, localIndex: 2, remoteIndex: 1, isInitiator: false }, clock.monotonicMs());
+  const wire = new Uint8Array(size + 64);
+  let counter = 0n;
+  const n = kpA.encrypt(packet, 1420, wire, clock.monotonicMs());
+  crossValidate(`keypair ${size}B`, (kpB.decrypt(wire.subarray(0, n), counter++, clock.monotonicMs()) as Uint8Array).subarray(0, size), packet);
+  bench(`wireguard keypair encrypt+decrypt ${size}B`, () => {
+    const len = kpA.encrypt(packet, 1420, wire, clock.monotonicMs());
+    kpB.decrypt(wire.subarray(0, len), counter++, clock.monotonicMs());
+  }, { bytesPerOp: size });
 
   bench(`wireguard device sendFromTun ${size}B`, () => {
     outA.length = 0;

@@ -6,7 +6,7 @@
  * crypto.ts (noble) stays the reference: tests compare both on RFC 7693 vectors and random
  * inputs, and the wireguard-go interop test checks the whole handshake.
  *
- * Only what WireGuard needs: unkeyed 32-byte digests of short messages (< 2^32 bytes).
+ * Only what WireGuard needs: 32-byte digests and 16-byte keyed MACs of short messages (< 2^32 bytes).
  */
 import { HASH_BYTES } from './crypto.js';
 
@@ -88,9 +88,12 @@ function loadBlock(data: Uint8Array, offset: number, len: number): void {
   for (let i = 0; i < len; i++) m[i >>> 2]! |= data[offset + i]! << (8 * (i & 3));
 }
 
-/** BLAKE2s-256 of data[0:len] (RFC 7693 §3.3, no key). */
-function digest(data: Uint8Array, len: number, out: Uint8Array): Uint8Array {
-  h[0] = IV0 ^ 0x01010020; // parameter block: digest 32, key 0, fanout 1, depth 1
+/**
+ * BLAKE2s of data[0:len] (RFC 7693 §3.3) into `out` (its length is the digest length). With a
+ * key, `data` must already start with the key zero-padded to one block, and `len` include it.
+ */
+function digest(data: Uint8Array, len: number, out: Uint8Array, keyLen = 0): Uint8Array {
+  h[0] = IV0 ^ 0x01010000 ^ (keyLen << 8) ^ out.length; // parameter block: digest, key length, fanout 1, depth 1
   h[1] = IV1; h[2] = IV2; h[3] = IV3; h[4] = IV4; h[5] = IV5; h[6] = IV6; h[7] = IV7;
   let off = 0;
   while (len - off > BLOCK_BYTES) {
@@ -100,13 +103,7 @@ function digest(data: Uint8Array, len: number, out: Uint8Array): Uint8Array {
   }
   loadBlock(data, off, len - off);
   compress(len, true);
-  for (let i = 0; i < 8; i++) {
-    const w = h[i]!;
-    out[4 * i] = w;
-    out[4 * i + 1] = w >>> 8;
-    out[4 * i + 2] = w >>> 16;
-    out[4 * i + 3] = w >>> 24;
-  }
+  for (let i = 0; i < out.length; i++) out[i] = h[i >>> 2]! >>> (8 * (i & 3));
   return out;
 }
 
@@ -132,6 +129,27 @@ export function blake2sHash(...parts: Uint8Array[]): Uint8Array {
     off += p.length;
   }
   const out = digest(buf, len, new Uint8Array(HASH_BYTES));
+  wipeScratch(len);
+  return out;
+}
+
+/**
+ * MAC(key, a ‖ b ‖ …): keyed BLAKE2s with a 16-byte digest (mac1, mac2, cookies), same as
+ * crypto.ts `mac`. The key is 1..32 bytes.
+ */
+export function blake2sMac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+  if (key.length < 1 || key.length > 32) throw new RangeError(`blake2sMac: key must be 1..32 bytes, got ${key.length}`);
+  let len = BLOCK_BYTES;
+  for (const p of parts) len += p.length;
+  const buf = ensureScratch(len);
+  buf.fill(0, 0, BLOCK_BYTES);
+  buf.set(key, 0);
+  let off = BLOCK_BYTES;
+  for (const p of parts) {
+    buf.set(p, off);
+    off += p.length;
+  }
+  const out = digest(buf, len, new Uint8Array(16), key.length);
   wipeScratch(len);
   return out;
 }

@@ -270,7 +270,8 @@ export class Peer {
   setEndpointFromPacket(from: Endpoint): void {
     const e = this.endpoint;
     if (e === from || (e !== undefined && e.port === from.port && e.address === from.address && e.family === from.family)) return;
-    this.endpoint = from;
+    // A copy: the edge may reuse its Endpoint objects. Allocates only when the peer roams.
+    this.endpoint = { family: from.family, address: from.address, port: from.port };
   }
 
   /** Runs the due timers' actions. */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { toHex } from '../../src/runtime/bytes.js';
-import { hash, hmacBlake2s, kdf } from '../../src/wireguard/crypto.js';
-import { blake2sHash, hmacBlake2sFast, kdfFast } from '../../src/wireguard/blake2s.js';
+import { hash, hmacBlake2s, kdf, mac } from '../../src/wireguard/crypto.js';
+import { blake2sHash, blake2sMac, hmacBlake2sFast, kdfFast } from '../../src/wireguard/blake2s.js';
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 
@@ -28,6 +28,18 @@ describe('fast BLAKE2s / HMAC / KDF agree with the noble reference', () => {
       fc.property(fc.uint8Array({ maxLength: 100 }), fc.uint8Array({ maxLength: 150 }), fc.constantFrom(1, 2, 3) as fc.Arbitrary<1 | 2 | 3>, (key, input, n) => {
         expect(toHex(hmacBlake2sFast(key, input))).toBe(toHex(hmacBlake2s(key, input)));
         expect(kdfFast(n, key, input).map(toHex)).toEqual(kdf(n, key, input).map(toHex));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keyed BLAKE2s-128 (MAC) matches noble and the Python hashlib value in wireguard.md §3.1', () => {
+    const key = Uint8Array.from({ length: 32 }, (_, i) => i);
+    expect(toHex(blake2sMac(key, ascii('abc')))).toBe('61ba5f165c194692e09d12520cc4c74a');
+    expect(toHex(blake2sMac(key))).toBe(toHex(mac(key)));
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 32 }), fc.uint8Array({ maxLength: 200 }), (k, data) => {
+        expect(toHex(blake2sMac(k, data))).toBe(toHex(mac(k, data)));
       }),
       { numRuns: 300 },
     );

@@ -84,6 +84,27 @@ describe('Device: two peers in memory', () => {
     expect(indices.size).toBeGreaterThanOrEqual(Math.floor(400_000 / REKEY_AFTER_TIME_MS));
   });
 
+  it('still decrypts a packet sent under the previous keypair after a rekey', () => {
+    const { net, a, b } = pair(19);
+    net.send(a, ipPacket('10.0.0.1', '10.0.0.2', 10));
+    net.run();
+    net.filter = ({ from }) => from !== b;
+    const late = ipPacket('10.0.0.2', '10.0.0.1', 30, 0x77);
+    net.send(b, late); // encrypted under the first keypair, held back
+    const held = b.sent.at(-1)!.datagram;
+    net.filter = () => true;
+    const first = a.dev.peer(b.publicKey)!.keypairs.current!;
+    net.clock.advance(REKEY_AFTER_TIME_MS + 1);
+    net.send(a, ipPacket('10.0.0.1', '10.0.0.2', 10)); // a is the initiator: rekeys on send
+    net.run();
+    const ka = a.dev.peer(b.publicKey)!.keypairs;
+    expect(ka.current).not.toBe(first);
+    expect(ka.previous).toBe(first);
+    net.receive(a, held, EP_B);
+    expect(sameBytes(a.tun.at(-1), late)).toBe(true);
+    expect(a.drops).toEqual([]);
+  });
+
   it('never sends with a keypair older than REJECT_AFTER_TIME: data is staged behind a new handshake', () => {
     const { net, a, b } = pair(3);
     net.send(a, ipPacket('10.0.0.1', '10.0.0.2', 10));
@@ -325,6 +346,8 @@ describe('Device: untrusted input never throws', () => {
         b.dev.receiveFromNetwork(d, EP_A, net.now, out);
         a.dev.sendFromTun(d, net.now, out);
         if (d.length > 0) d[0] = (d[0]! & 0x0f) | 0x40;
+        a.dev.sendFromTun(d, net.now, out);
+        if (d.length > 0) d[0] = (d[0]! & 0x0f) | 0x60;
         a.dev.sendFromTun(d, net.now, out);
         for (const o of out) expect(['drop', 'toNetwork', 'toTun']).toContain(o.type);
       }),
