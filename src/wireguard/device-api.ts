@@ -13,6 +13,20 @@ export interface Endpoint {
   readonly port: number;
 }
 
+/**
+ * A peer reached through a DERP relay (derp.md §3.4). The DERP node key *is* the WireGuard
+ * public key, so the relay endpoint of a peer is just its 32-byte public key. Never a UDP
+ * endpoint: the core hands relayed datagrams out as `toRelay` outputs, and UAPI shows only
+ * direct endpoints.
+ */
+export interface DerpEndpoint {
+  readonly family: 'derp';
+  readonly publicKey: Uint8Array;
+}
+
+/** Where a datagram came from: a UDP endpoint, or a relay source key. */
+export type PathEndpoint = Endpoint | DerpEndpoint;
+
 /** An IP prefix: 4 or 16 address bytes (host bits may be set; the trie masks them). */
 export interface IpPrefix {
   readonly family: 4 | 6;
@@ -52,7 +66,10 @@ export interface DeviceConfigChange {
 export interface PeerStatus {
   readonly publicKey: Uint8Array;
   readonly presharedKey: Uint8Array;
+  /** The direct UDP endpoint (configured or last roamed to), also while the peer is relayed. */
   readonly endpoint: Endpoint | undefined;
+  /** True while the peer's datagrams go through the DERP relay (path.ts). Absent: false. */
+  readonly relayed?: boolean;
   /** Wall-clock time of the last completed handshake in ms since the epoch, 0 = never. */
   readonly lastHandshakeWallMs: number;
   readonly rxBytes: bigint;
@@ -89,6 +106,8 @@ export type DropReason =
   | 'bad-inner-packet'
   | 'queue-full'
   | 'low-order-key'
+  /** A relayed datagram authenticated as a peer whose key is not the DERP source key, or arriving while no relay is enabled. */
+  | 'relay-source-mismatch'
   /** Staged packets dropped because the handshake gave up after REKEY_ATTEMPT_TIME (20 attempts). */
   | 'handshake-timeout';
 
@@ -96,6 +115,8 @@ export type DeviceOutput =
   /** Send `datagram` over UDP to `endpoint`. The array may be a view of a reused buffer: send before the next call. */
   | { readonly type: 'toNetwork'; readonly datagram: Uint8Array; readonly endpoint: Endpoint }
   /** Write `packet` (a whole inner IP packet) to the TUN device. */
+  /** Send `datagram` through the DERP relay to the node whose key is `publicKey` (same buffer rule as toNetwork). */
+  | { readonly type: 'toRelay'; readonly datagram: Uint8Array; readonly publicKey: Uint8Array }
   | { readonly type: 'toTun'; readonly packet: Uint8Array }
   | { readonly type: 'drop'; readonly reason: DropReason };
 
@@ -106,8 +127,13 @@ export interface DeviceCore {
   status(now: MonotonicMs): DeviceStatus;
   /** An IP packet read from the TUN device. */
   sendFromTun(packet: Uint8Array, now: MonotonicMs, out: DeviceOutput[]): void;
-  /** A UDP datagram received from `from`. */
-  receiveFromNetwork(datagram: Uint8Array, from: Endpoint, now: MonotonicMs, out: DeviceOutput[]): void;
+  /** A datagram received from `from`: by UDP, or through the DERP relay (`family: 'derp'`, the source key). */
+  receiveFromNetwork(datagram: Uint8Array, from: PathEndpoint, now: MonotonicMs, out: DeviceOutput[]): void;
+  /**
+   * Tells the core whether a DERP relay is available (the runtime has one configured): only
+   * then does it emit `toRelay` outputs and accept relayed datagrams. Default: off.
+   */
+  setRelayEnabled(enabled: boolean): void;
   /** Runs due timers (retransmits, keepalives, rekeys, expiry). */
   poll(now: MonotonicMs, out: DeviceOutput[]): void;
   nextDeadline(): MonotonicMs | undefined;

@@ -11,7 +11,7 @@ import type { Rng } from '../runtime/rng.js';
 import { toHex, wipe } from '../runtime/bytes.js';
 import { AllowedIps } from './allowed-ips.js';
 import { CookieChecker, cookieSourceAddress } from './cookie.js';
-import type { DeviceConfigChange, DeviceCore, DeviceOutput, DeviceStatus, DropReason, Endpoint, PeerStatus } from './device-api.js';
+import type { DeviceConfigChange, DeviceCore, DeviceOutput, DeviceStatus, DropReason, PathEndpoint, PeerStatus } from './device-api.js';
 import { identityFromPrivateKey, validateConfigChange } from './device-config.js';
 import { IndexTable } from './index-table.js';
 import { ipClaimedLength, ipVersion, IPV4_DST_OFFSET, IPV4_SRC_OFFSET, IPV6_DST_OFFSET, IPV6_SRC_OFFSET, parseIpAddress } from './ip-packet.js';
@@ -20,6 +20,7 @@ import { parseMessage } from './messages.js';
 import { Peer, type PeerContext } from './peer.js';
 import { HandshakeRateLimiter, UnderLoadDetector } from './ratelimiter.js';
 import { DeadlineHeap } from './deadline-heap.js';
+import { relaySourceMatches } from './path.js';
 import { DEFAULT_MTU_BYTES, MESSAGE_TRANSPORT_MIN_SIZE, MESSAGE_TYPE_TRANSPORT } from './constants.js';
 
 export interface DeviceOptions {
@@ -74,6 +75,7 @@ export class Device implements DeviceCore {
   #ringNext = 0;
   #ringTakenThisCall = 0;
   readonly #underLoad: UnderLoadDetector;
+  #relayEnabled = false;
 
   constructor(options: DeviceOptions) {
     this.#clock = options.clock;
@@ -90,6 +92,7 @@ export class Device implements DeviceCore {
       wallTimeMs: () => this.#clock.wallTimeMs(),
       outputBuffer: (bytes) => this.#outputBuffer(bytes),
       drop: (reason, out) => out.push(dropOutput(reason)),
+      relayEnabled: () => this.#relayEnabled,
     };
   }
 
@@ -127,7 +130,7 @@ export class Device implements DeviceCore {
       out.push(dropOutput('no-route'));
       return;
     }
-    if (peer.endpoint === undefined) {
+    if (!peer.reachable) {
       out.push(dropOutput('no-endpoint'));
       return;
     }
@@ -139,11 +142,16 @@ export class Device implements DeviceCore {
   }
 
   /**
-   * A UDP datagram from `from`: transport data is authenticated, replay-checked, filtered by the
-   * inner source address and written to the TUN; handshake messages are answered. Never throws.
+   * A datagram from `from` (UDP, or the DERP relay): transport data is authenticated,
+   * replay-checked, filtered by the inner source address and written to the TUN; handshake
+   * messages are answered. Never throws.
    */
-  receiveFromNetwork(datagram: Uint8Array, from: Endpoint, now: MonotonicMs, out: DeviceOutput[]): void {
+  receiveFromNetwork(datagram: Uint8Array, from: PathEndpoint, now: MonotonicMs, out: DeviceOutput[]): void {
     this.#ringTakenThisCall = 0;
+    if (from.family === 'derp' && !this.#relayEnabled) {
+      out.push(dropOutput('relay-source-mismatch'));
+      return;
+    }
     if (datagram.length >= MESSAGE_TRANSPORT_MIN_SIZE && datagram[0] === MESSAGE_TYPE_TRANSPORT && datagram[1] === 0 && datagram[2] === 0 && datagram[3] === 0) {
       this.#receiveTransport(datagram, from, now, out);
       return;
@@ -151,7 +159,7 @@ export class Device implements DeviceCore {
     this.#receiveHandshake(datagram, from, now, out);
   }
 
-  #receiveTransport(datagram: Uint8Array, from: Endpoint, now: MonotonicMs, out: DeviceOutput[]): void {
+  #receiveTransport(datagram: Uint8Array, from: PathEndpoint, now: MonotonicMs, out: DeviceOutput[]): void {
     const entry = this.#indexTable.lookup(readU32le(datagram, 4));
     if (entry === undefined || entry.kind !== 'keypair') {
       out.push(dropOutput('unknown-index'));
@@ -167,7 +175,11 @@ export class Device implements DeviceCore {
     }
     // Authenticated: roam, count, confirm the key, feed the timers (kernel wg_packet_consume_data_done).
     const peer = entry.peer;
-    peer.setEndpointFromPacket(from);
+    if (!relaySourceMatches(from, peer.publicKey)) {
+      out.push(dropOutput('relay-source-mismatch'));
+      return;
+    }
+    peer.setEndpointFromPacket(from, now);
     peer.addRxBytes(datagram.length);
     if (peer.keypairs.receivedWith(entry.keypair)) {
       peer.handshakeComplete();
@@ -199,7 +211,7 @@ export class Device implements DeviceCore {
     out.push({ type: 'toTun', packet: len === plaintext.length ? plaintext : plaintext.subarray(0, len) });
   }
 
-  #receiveHandshake(datagram: Uint8Array, from: Endpoint, now: MonotonicMs, out: DeviceOutput[]): void {
+  #receiveHandshake(datagram: Uint8Array, from: PathEndpoint, now: MonotonicMs, out: DeviceOutput[]): void {
     const m = parseMessage(datagram);
     if (m.type === 'drop') {
       out.push(dropOutput(m.reason));
@@ -228,10 +240,12 @@ export class Device implements DeviceCore {
       return;
     }
     if (underLoad) {
-      const ip = parseIpAddress(from.address) ?? new Uint8Array(0);
-      const source = cookieSourceAddress(ip, from.port);
+      // A relayed sender is identified by its DERP key (the relay authenticated it), not an address.
+      const ip = from.family === 'derp' ? from.publicKey : (parseIpAddress(from.address) ?? new Uint8Array(0));
+      const source = cookieSourceAddress(ip, from.family === 'derp' ? 0 : from.port);
       if (!this.#cookieChecker.checkMac2(m.bytes, source, now)) {
-        out.push({ type: 'toNetwork', datagram: this.#cookieChecker.createReply(m.bytes, m.senderIndex, source, now), endpoint: from });
+        const reply = this.#cookieChecker.createReply(m.bytes, m.senderIndex, source, now);
+        out.push(from.family === 'derp' ? { type: 'toRelay', datagram: reply, publicKey: from.publicKey } : { type: 'toNetwork', datagram: reply, endpoint: from });
         out.push(dropOutput('under-load-no-cookie'));
         return;
       }
@@ -247,6 +261,10 @@ export class Device implements DeviceCore {
         out.push(dropOutput(r.type === 'drop' ? r.reason : 'unknown-peer'));
         return;
       }
+      if (!relaySourceMatches(from, peer.publicKey)) {
+        out.push(dropOutput('relay-source-mismatch'));
+        return;
+      }
       peer.initiationConsumed(from, now, out);
     } else {
       const findByIndex = (index: number): Handshake | undefined => {
@@ -258,6 +276,10 @@ export class Device implements DeviceCore {
       const r = consumeResponse(identity, m.bytes, findByIndex);
       if (r.type === 'drop' || peer === undefined) {
         out.push(dropOutput(r.type === 'drop' ? r.reason : 'unknown-index'));
+        return;
+      }
+      if (!relaySourceMatches(from, peer.publicKey)) {
+        out.push(dropOutput('relay-source-mismatch'));
         return;
       }
       peer.responseConsumed(from, now, out);
@@ -309,6 +331,13 @@ export class Device implements DeviceCore {
   }
 
   // ------------------------------------------------------------------ configuration (UAPI set/get)
+
+  /** The runtime has (or no longer has) a DERP relay; turning it off puts every peer back on direct UDP. */
+  setRelayEnabled(enabled: boolean): void {
+    if (enabled === this.#relayEnabled) return;
+    this.#relayEnabled = enabled;
+    if (!enabled) for (const peer of this.#peers.values()) peer.path.relayDisabled();
+  }
 
   /**
    * Applies a UAPI `set` with wg-go's semantics, all or nothing: the whole change is validated
@@ -386,6 +415,7 @@ export class Device implements DeviceCore {
         publicKey: Uint8Array.from(p.publicKey),
         presharedKey: p.handshake.presharedKey,
         endpoint: p.endpoint,
+        relayed: p.path.relayed,
         lastHandshakeWallMs: p.lastHandshakeWallMs,
         rxBytes: p.rxBytes,
         txBytes: p.txBytes,

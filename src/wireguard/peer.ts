@@ -9,11 +9,12 @@ import type { MonotonicMs } from '../runtime/clock.js';
 import type { Rng } from '../runtime/rng.js';
 import { wipe } from '../runtime/bytes.js';
 import { CookieGenerator } from './cookie.js';
-import type { DeviceOutput, DropReason, Endpoint } from './device-api.js';
+import type { DeviceOutput, DropReason, Endpoint, PathEndpoint } from './device-api.js';
 import type { IndexTable } from './index-table.js';
 import { Keypair, KeypairSet, transportMessageLength, TRANSPORT_OVERHEAD_BYTES } from './keypair.js';
 import { beginSession, createInitiation, createResponse, Handshake, type StaticIdentity } from './noise.js';
 import { PeerTimers, type TimerAction } from './timers.js';
+import { DIRECT_PROBE_INTERVAL_MS, PeerPath, type PathChoice } from './path.js';
 import {
   KEEPALIVE_TIMEOUT_MS,
   MAX_STAGED_PACKETS,
@@ -35,6 +36,8 @@ export interface PeerContext {
   /** A buffer of at least `bytes` for one outgoing datagram, valid until the device's next call. */
   outputBuffer(bytes: number): Uint8Array;
   drop(reason: DropReason, out: DeviceOutput[]): void;
+  /** True while the runtime has a DERP relay (path.ts). */
+  relayEnabled(): boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -47,6 +50,9 @@ export class Peer {
   readonly cookieGenerator: CookieGenerator;
   readonly keypairs: KeypairSet;
   readonly timers: PeerTimers;
+  /** Direct or relayed (path.ts). */
+  readonly path = new PeerPath();
+  /** The direct UDP endpoint: configured, or the source of the last direct authenticated packet. */
   endpoint: Endpoint | undefined;
   /** Wall-clock ms of the last completed handshake; 0 = never. */
   lastHandshakeWallMs = 0;
@@ -72,6 +78,8 @@ export class Peer {
   /** Index of our handshake in flight, registered in the index table. */
   #handshakeIndex: number | undefined;
   #lastSentHandshakeMs = -Infinity;
+  /** When a transport message last went out (relayed peers are only probed while traffic flows). */
+  #lastTransportSentMs = -Infinity;
   readonly #actions: TimerAction[] = [];
 
   constructor(ctx: PeerContext, publicKey: Uint8Array) {
@@ -106,6 +114,21 @@ export class Peer {
     }
   }
 
+  /** True when datagrams have somewhere to go: a direct endpoint, or the relay. */
+  get reachable(): boolean {
+    return this.endpoint !== undefined || this.#ctx.relayEnabled();
+  }
+
+  #dataPath(now: MonotonicMs): PathChoice {
+    return this.path.dataPath(now, this.#ctx.relayEnabled(), this.endpoint !== undefined);
+  }
+
+  /** Hands one datagram to the chosen path(s). */
+  #emit(datagram: Uint8Array, choice: PathChoice, out: DeviceOutput[]): void {
+    if ((choice === 'direct' || choice === 'both') && this.endpoint !== undefined) out.push({ type: 'toNetwork', datagram, endpoint: this.endpoint });
+    if (choice === 'relay' || choice === 'both') out.push({ type: 'toRelay', datagram, publicKey: this.publicKey });
+  }
+
   get stagedCount(): number {
     return this.#staged.length;
   }
@@ -126,9 +149,9 @@ export class Peer {
    */
   trySendDirect(packet: Uint8Array, now: MonotonicMs, out: DeviceOutput[]): boolean {
     const kp = this.keypairs.current;
-    const endpoint = this.endpoint;
-    if (this.#staged.length !== 0 || kp === undefined || endpoint === undefined || !kp.canSend(now)) return false;
-    if (!this.#sendTransport(kp, packet, endpoint, now, out)) return false;
+    if (this.#staged.length !== 0 || kp === undefined || !kp.canSend(now)) return false;
+    const choice = this.#dataPath(now);
+    if (choice === 'none' || !this.#sendTransport(kp, packet, choice, now, out)) return false;
     this.#keepKeyFreshSending(now, out);
     return true;
   }
@@ -137,14 +160,14 @@ export class Peer {
   sendStaged(now: MonotonicMs, out: DeviceOutput[]): void {
     if (this.#staged.length === 0) return;
     const kp = this.keypairs.current;
-    const endpoint = this.endpoint;
-    if (kp === undefined || !kp.canSend(now) || endpoint === undefined) {
+    const choice = this.#dataPath(now);
+    if (kp === undefined || !kp.canSend(now) || choice === 'none') {
       this.sendInitiation(now, false, out);
       return;
     }
     let sent = 0;
     while (sent < this.#staged.length) {
-      if (!this.#sendTransport(kp, this.#staged[sent]!, endpoint, now, out)) break;
+      if (!this.#sendTransport(kp, this.#staged[sent]!, choice, now, out)) break;
       sent++;
     }
     this.#staged.splice(0, sent);
@@ -158,11 +181,12 @@ export class Peer {
     this.sendStaged(now, out);
   }
 
-  #sendTransport(kp: Keypair, packet: Uint8Array, endpoint: Endpoint, now: MonotonicMs, out: DeviceOutput[]): boolean {
+  #sendTransport(kp: Keypair, packet: Uint8Array, choice: PathChoice, now: MonotonicMs, out: DeviceOutput[]): boolean {
     const buf = this.#ctx.outputBuffer(transportMessageLength(packet.length, this.#ctx.mtu));
     const n = kp.encrypt(packet, this.#ctx.mtu, buf, now);
     if (n === 0) return false;
-    out.push({ type: 'toNetwork', datagram: buf.subarray(0, n), endpoint });
+    this.#emit(buf.subarray(0, n), choice, out);
+    this.#lastTransportSentMs = now;
     this.addTxBytes(n);
     this.timers.anyAuthenticatedPacketTraversal(now);
     this.timers.anyAuthenticatedPacketSent(now);
@@ -198,9 +222,9 @@ export class Peer {
   sendInitiation(now: MonotonicMs, isRetry: boolean, out: DeviceOutput[]): void {
     if (!isRetry) this.timers.handshakeAttempts = 0;
     if (now - this.#lastSentHandshakeMs < REKEY_TIMEOUT_MS) return;
-    const endpoint = this.endpoint;
     if (!this.handshake.isValid) return; // no private key, or a low-order peer key: never handshake
-    if (endpoint === undefined) {
+    const choice = this.path.initiationSent(now, this.#ctx.relayEnabled(), this.endpoint !== undefined);
+    if (choice === 'none') {
       this.#ctx.drop('no-endpoint', out);
       return;
     }
@@ -210,7 +234,7 @@ export class Peer {
     this.#handshakeIndex = index;
     const msg = createInitiation(this.handshake, index, this.#ctx.wallTimeMs(), this.#ctx.rng);
     this.cookieGenerator.addMacs(msg, now);
-    out.push({ type: 'toNetwork', datagram: msg, endpoint });
+    this.#emit(msg, choice, out);
     this.addTxBytes(MESSAGE_INITIATION_SIZE);
     this.timers.anyAuthenticatedPacketTraversal(now);
     this.timers.anyAuthenticatedPacketSent(now);
@@ -218,9 +242,9 @@ export class Peer {
   }
 
   /** After consumeInitiation accepted an initiation from this peer at `from`: respond and derive the (next) keypair. */
-  initiationConsumed(from: Endpoint, now: MonotonicMs, out: DeviceOutput[]): void {
+  initiationConsumed(from: PathEndpoint, now: MonotonicMs, out: DeviceOutput[]): void {
     this.addRxBytes(MESSAGE_INITIATION_SIZE);
-    this.setEndpointFromPacket(from);
+    this.setEndpointFromPacket(from, now);
     this.#freeHandshakeIndex();
     const index = this.#ctx.indexTable.insert({ kind: 'handshake', peer: this });
     this.#handshakeIndex = index;
@@ -229,16 +253,18 @@ export class Peer {
     this.timers.anyAuthenticatedPacketTraversal(now);
     this.timers.anyAuthenticatedPacketSent(now);
     if (this.#beginSession(now)) this.timers.sessionDerived(now);
-    out.push({ type: 'toNetwork', datagram: msg, endpoint: from });
+    // The response goes back the way the initiation came.
+    if (from.family === 'derp') out.push({ type: 'toRelay', datagram: msg, publicKey: this.publicKey });
+    else out.push({ type: 'toNetwork', datagram: msg, endpoint: from });
     this.addTxBytes(MESSAGE_RESPONSE_SIZE);
     this.timers.anyAuthenticatedPacketReceived();
     this.timers.anyAuthenticatedPacketTraversal(now);
   }
 
   /** After consumeResponse accepted our handshake's response: the new keypair is current; confirm it at once. */
-  responseConsumed(from: Endpoint, now: MonotonicMs, out: DeviceOutput[]): void {
+  responseConsumed(from: PathEndpoint, now: MonotonicMs, out: DeviceOutput[]): void {
     this.addRxBytes(MESSAGE_RESPONSE_SIZE);
-    this.setEndpointFromPacket(from);
+    this.setEndpointFromPacket(from, now);
     if (this.#beginSession(now)) {
       this.timers.sessionDerived(now);
       this.handshakeComplete();
@@ -266,8 +292,16 @@ export class Peer {
     return true;
   }
 
-  /** Roaming: the source of an authenticated packet becomes the endpoint (never a cookie reply's). */
-  setEndpointFromPacket(from: Endpoint): void {
+  /**
+   * Roaming: the source of an authenticated packet becomes the endpoint (never a cookie reply's).
+   * A relayed packet leaves the direct endpoint alone and may move the peer to the relay (path.ts).
+   */
+  setEndpointFromPacket(from: PathEndpoint, now: MonotonicMs): void {
+    if (from.family === 'derp') {
+      this.path.relayAuthenticatedReceived(now, this.endpoint !== undefined);
+      return;
+    }
+    this.path.directAuthenticatedReceived(now);
     const e = this.endpoint;
     if (e === from || (e !== undefined && e.port === from.port && e.address === from.address && e.family === from.family)) return;
     // A copy: the edge may reuse its Endpoint objects. Allocates only when the peer roams.
@@ -283,6 +317,8 @@ export class Peer {
       this.keepalivePending = false;
       actions.push({ type: 'sendKeepalive' });
     }
+    // A relayed peer with traffic probes its direct path with a fresh initiation (path.ts).
+    if (this.path.probeDue(now) && now - this.#lastTransportSentMs < DIRECT_PROBE_INTERVAL_MS) actions.push({ type: 'newHandshake' });
     for (const a of actions) {
       switch (a.type) {
         case 'retransmitHandshake':
@@ -308,7 +344,10 @@ export class Peer {
 
   /** The earliest moment `runTimers` has work. */
   nextDeadline(now: MonotonicMs): MonotonicMs | undefined {
-    return this.keepalivePending ? now : this.timers.nextDeadline();
+    if (this.keepalivePending) return now;
+    const t = this.timers.nextDeadline();
+    const p = this.path.nextDeadline();
+    return p === undefined || (t !== undefined && t < p) ? t : p;
   }
 
   /** Our private key changed, so every session and handshake with the old one is void (wg-go ExpireCurrentKeypairs, handshake cleared). */

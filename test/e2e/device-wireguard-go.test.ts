@@ -70,7 +70,7 @@ class Wired {
     for (const o of out) {
       if (o.type === 'toNetwork') this.child.stdin!.write(JSON.stringify({ hex: toHex(o.datagram), port: o.endpoint.port }) + '\n');
       else if (o.type === 'toTun') this.tun.push(o.packet.slice());
-      else this.drops.push(o.reason);
+      else if (o.type === 'drop') this.drops.push(o.reason);
     }
     out.length = 0;
   }

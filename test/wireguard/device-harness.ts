@@ -7,7 +7,7 @@ import { ManualClock } from '../../src/runtime/clock.js';
 import { SeededRng, type Rng } from '../../src/runtime/rng.js';
 import { generatePrivateKey, publicKeyOf } from '../../src/wireguard/crypto.js';
 import { Device, type DeviceOptions } from '../../src/wireguard/device.js';
-import type { DeviceOutput, DropReason, Endpoint, IpPrefix, PeerConfigChange } from '../../src/wireguard/device-api.js';
+import type { DeviceOutput, DropReason, Endpoint, IpPrefix, PathEndpoint, PeerConfigChange } from '../../src/wireguard/device-api.js';
 import { parseIpAddress } from '../../src/wireguard/ip-packet.js';
 
 export interface TestNode {
@@ -21,6 +21,8 @@ export interface TestNode {
   readonly drops: DropReason[];
   /** Every datagram this node sent, copied, with its destination. */
   readonly sent: { datagram: Uint8Array; to: Endpoint }[];
+  /** Every datagram this node handed to the DERP relay, copied, with the destination key. */
+  readonly relayed: { datagram: Uint8Array; to: Uint8Array }[];
 }
 
 export function keyPair(rng: Rng): { privateKey: Uint8Array; publicKey: Uint8Array } {
@@ -75,7 +77,9 @@ export class TestNet {
   readonly clock = new ManualClock();
   readonly rng: SeededRng;
   readonly nodes: TestNode[] = [];
-  readonly queue: { to: TestNode; datagram: Uint8Array; from: Endpoint }[] = [];
+  readonly queue: { to: TestNode; datagram: Uint8Array; from: PathEndpoint }[] = [];
+  /** Return false to lose a relayed datagram (the relay delivers by destination key). */
+  relayFilter: (d: { from: TestNode; to: TestNode; datagram: Uint8Array }) => boolean = () => true;
   /** Return false to lose a datagram in transit. */
   filter: (d: { from: TestNode; to: Endpoint; datagram: Uint8Array }) => boolean = () => true;
   /** Deliver a random one of the first `reorderWindow` queued datagrams (1 = FIFO). */
@@ -90,7 +94,7 @@ export class TestNet {
     const { privateKey, publicKey } = keyPair(this.rng);
     const dev = new Device({ clock: this.clock, rng: new SeededRng(this.nodes.length + 100), ...options });
     dev.configure({ privateKey, replacePeers: false, peers: [] }, this.now);
-    const node: TestNode = { name, dev, privateKey, publicKey, endpoint, tun: [], drops: [], sent: [] };
+    const node: TestNode = { name, dev, privateKey, publicKey, endpoint, tun: [], drops: [], sent: [], relayed: [] };
     this.nodes.push(node);
     return node;
   }
@@ -110,7 +114,12 @@ export class TestNet {
     for (const o of out) {
       if (o.type === 'drop') node.drops.push(o.reason);
       else if (o.type === 'toTun') node.tun.push(o.packet.slice());
-      else {
+      else if (o.type === 'toRelay') {
+        const datagram = o.datagram.slice();
+        node.relayed.push({ datagram, to: o.publicKey.slice() });
+        const to = this.nodes.find((n) => sameBytes(n.publicKey, o.publicKey));
+        if (to !== undefined && this.relayFilter({ from: node, to, datagram })) this.queue.push({ to, datagram, from: { family: 'derp', publicKey: node.publicKey } });
+      } else {
         const datagram = o.datagram.slice();
         node.sent.push({ datagram, to: o.endpoint });
         this.#refreshEndpoints();
@@ -132,7 +141,7 @@ export class TestNet {
     this.handle(node, out);
   }
 
-  receive(node: TestNode, datagram: Uint8Array, from: Endpoint): void {
+  receive(node: TestNode, datagram: Uint8Array, from: PathEndpoint): void {
     const out: DeviceOutput[] = [];
     node.dev.receiveFromNetwork(datagram, from, this.now, out);
     this.handle(node, out);
