@@ -10,6 +10,8 @@
  * (`ip link del`, as `wg-quick down` does), when the socket file is deleted, and on SIGTERM/SIGINT.
  *
  * Environment: LOG_LEVEL=error|verbose|debug|silent (default error), as wireguard-go.
+ * TSPLANE_DERP_URL=http(s)://host[:port]/derp: a DERP relay to fall back to when direct UDP to
+ * a peer fails (the node connects to it with its WireGuard key; see wireguard/path.ts).
  */
 import { spawn } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
@@ -114,6 +116,8 @@ function statsForLog(node: WgNode): Record<string, string | Record<string, strin
     tunPacketsWritten: String(s.tunPacketsWritten),
     udpDatagramsReceived: String(s.udpDatagramsReceived),
     udpDatagramsSent: String(s.udpDatagramsSent),
+    relayPacketsSent: String(s.relayPacketsSent),
+    relayPacketsReceived: String(s.relayPacketsReceived),
     drops: Object.fromEntries([...s.drops].map(([k, v]) => [k, String(v)])),
   };
 }
@@ -126,7 +130,9 @@ async function runDaemon(ifname: string): Promise<number> {
   try {
     const clock = new SystemClock();
     const device = new Device({ clock, rng: new SystemRng() });
-    node = await WgNode.start({ ifname, device, clock, log, onStopped: (r) => stoppedBy(r) });
+    const derpUrl = env.TSPLANE_DERP_URL;
+    if (derpUrl !== undefined && derpUrl !== '' && !URL.canParse(derpUrl)) throw new Error(`TSPLANE_DERP_URL: not a URL: ${derpUrl}`);
+    node = await WgNode.start({ ifname, device, clock, log, onStopped: (r) => stoppedBy(r), ...(derpUrl ? { derpUrl } : {}) });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     report(`error: ${message}`);

@@ -2,6 +2,11 @@
  * The WireGuard runtime: one sans-IO `DeviceCore` wired to its edges (TUN, UDP, the UAPI
  * socket) and to the process scheduler (src/runtime/loop.ts), which owns the only timer.
  *
+ * With `derpUrl`, the node also keeps a DERP relay connection authenticated with the device's
+ * WireGuard key (derp-relay.ts): `toRelay` outputs go out as DERP SendPackets, and RecvPackets
+ * come into the core as datagrams from `{ family: 'derp', publicKey: source }` (path.ts decides
+ * when a peer uses the relay).
+ *
  * Every input is handled to completion synchronously: bytes in, `DeviceOutput`s out, each
  * output carried out before the next input (the core may reuse its output buffers). Drops are
  * counted per reason; nothing here awaits per packet.
@@ -15,6 +20,7 @@ import { UAPI_ERRNO, renderGetResponse } from '../uapi.js';
 import { TUN_READ_BATCH, TunDevice } from './tun.js';
 import { openUdpBind, type UdpBind } from './udp.js';
 import { UapiServer } from './uapi-server.js';
+import { WgDerpRelay } from './derp-relay.js';
 
 export interface WgNodeOptions {
   readonly ifname: string;
@@ -25,6 +31,11 @@ export interface WgNodeOptions {
   readonly uapiDir?: string;
   /** Initial TUN MTU (default 1420, as wireguard-go). */
   readonly mtu?: number;
+  /**
+   * DERP relay URL (`http(s)://host[:port]/derp` or `ws(s)://…`) to fall back to when direct UDP
+   * to a peer fails; tsplane-wg reads it from TSPLANE_DERP_URL. Absent: plain WireGuard.
+   */
+  readonly derpUrl?: string;
   /** Called once when the node stops by itself (TUN deleted, socket file removed). */
   readonly onStopped?: (reason: string) => void;
 }
@@ -35,8 +46,14 @@ export interface WgNodeStats {
   readonly tunPacketsWritten: bigint;
   readonly udpDatagramsReceived: bigint;
   readonly udpDatagramsSent: bigint;
-  readonly drops: ReadonlyMap<DropReason | 'tun-write' | 'udp-no-socket', bigint>;
+  /** WireGuard datagrams sent and received through the DERP relay. */
+  readonly relayPacketsSent: bigint;
+  readonly relayPacketsReceived: bigint;
+  readonly drops: ReadonlyMap<NodeDropReason, bigint>;
 }
+
+/** `relay-unavailable`: a `toRelay` output while the relay connection is down (or not configured). */
+export type NodeDropReason = DropReason | 'tun-write' | 'udp-no-socket' | 'relay-unavailable';
 
 export class WgNode {
   readonly ifname: string;
@@ -49,6 +66,7 @@ export class WgNode {
   #tun!: TunDevice;
   #udp: UdpBind | undefined;
   #uapi: UapiServer | undefined;
+  #relay: WgDerpRelay | undefined;
   #fwmark = 0;
   #stopping: Promise<void> | undefined;
   #stats = {
@@ -56,7 +74,9 @@ export class WgNode {
     tunPacketsWritten: 0n,
     udpDatagramsReceived: 0n,
     udpDatagramsSent: 0n,
-    drops: new Map<DropReason | 'tun-write' | 'udp-no-socket', bigint>(),
+    relayPacketsSent: 0n,
+    relayPacketsReceived: 0n,
+    drops: new Map<NodeDropReason, bigint>(),
   };
 
   private constructor(opts: WgNodeOptions) {
@@ -103,6 +123,17 @@ export class WgNode {
       },
     };
     node.#scheduler.add(source);
+    if (opts.derpUrl !== undefined) {
+      node.#relay = new WgDerpRelay({
+        url: opts.derpUrl,
+        clock: opts.clock,
+        log: opts.log,
+        scheduler: node.#scheduler,
+        onPacket: (src, data) => node.#receiveRelayed(src, data),
+      });
+      node.#device.setRelayEnabled(true);
+      node.#followPrivateKey();
+    }
     node.#log.info({ ifname: opts.ifname, port: node.#udp.port, uapi: node.#uapi.path }, 'interface up');
     return node;
   }
@@ -131,6 +162,20 @@ export class WgNode {
     };
   }
 
+  #receiveRelayed(source: Uint8Array, data: Uint8Array): void {
+    this.#stats.relayPacketsReceived++;
+    this.#device.receiveFromNetwork(data, { family: 'derp', publicKey: source }, this.#clock.monotonicMs(), this.#out);
+    this.#dispatch();
+    this.#scheduler.kick();
+  }
+
+  /** The relay client speaks for the device's current key (the DERP node key is the WireGuard key). */
+  #followPrivateKey(): void {
+    const key = this.#device.status(this.#clock.monotonicMs()).privateKey;
+    this.#relay?.setPrivateKey(key);
+    if (key !== undefined) key.fill(0);
+  }
+
   #readTun(): void {
     const now = this.#clock.monotonicMs();
     const n = this.#tun.readBatch(TUN_READ_BATCH, (packet) => {
@@ -152,6 +197,10 @@ export class WgNode {
           if (this.#udp?.send(o.datagram, o.endpoint, false)) this.#stats.udpDatagramsSent++;
           else this.#count('udp-no-socket');
           break;
+        case 'toRelay':
+          if (this.#relay?.send(o.publicKey, o.datagram)) this.#stats.relayPacketsSent++;
+          else this.#count('relay-unavailable');
+          break;
         case 'toTun':
           if (this.#tun.write(o.packet)) this.#stats.tunPacketsWritten++;
           else this.#count('tun-write');
@@ -165,7 +214,7 @@ export class WgNode {
     out.length = 0;
   }
 
-  #count(reason: DropReason | 'tun-write' | 'udp-no-socket'): void {
+  #count(reason: NodeDropReason): void {
     this.#stats.drops.set(reason, (this.#stats.drops.get(reason) ?? 0n) + 1n);
   }
 
@@ -210,6 +259,7 @@ export class WgNode {
       this.#log.info({ port: newBind.port }, 'listening');
     }
     this.#fwmark = fwmark;
+    if (change.privateKey !== undefined) this.#followPrivateKey();
     // A change can arm timers or queue packets (a new endpoint with a keepalive): run them now.
     this.#device.poll(this.#clock.monotonicMs(), this.#out);
     this.#dispatch();
@@ -226,6 +276,7 @@ export class WgNode {
   /** Closes everything: the UAPI socket file is removed and the TUN interface disappears. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      await this.#relay?.close();
       this.#scheduler.stop();
       await this.#uapi?.close();
       await this.#udp?.close();
