@@ -20,6 +20,7 @@ export async function main(args: string[]): Promise<number> {
     case '-h':
       stdout.write(USAGE);
       return command === undefined ? 2 : 0;
+    case 'dns': return (await import('./dns.js')).dnsCommand(rest);
     default:
       void rest;
       stderr.write(`tsplane: unknown command '${command}'\n${USAGE}`);

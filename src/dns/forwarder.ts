@@ -20,7 +20,7 @@ import {
   type ParsedMessage, type ResponseScan,
 } from './message.js';
 import { buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, finishForClient, udpLimitFor, type ClientView } from './response.js';
-import type { Route, RouteTable } from './router.js';
+import { LOCAL_NXDOMAIN_GROUP, type Route, type RouteTable } from './router.js';
 import { HealthTable, type Strategy } from './upstream-health.js';
 import type { UpstreamSpec } from './upstream-spec.js';
 import { specialUseAnswer, blockedAnswer, type BlockedAnswerForm, type QueryPolicy, type PolicyDecision } from './local-answer.js';
@@ -181,6 +181,10 @@ export class Forwarder<C> {
     if (policy) {
       const d = policy.decide(msg.qname, msg.qtype);
       if (d.type === 'block' || d.type === 'local') return reply(this.#renderDecision(d, view, msg));
+    }
+    if (route.group === LOCAL_NXDOMAIN_GROUP) {
+      this.stats.local++;
+      return reply(buildErrorResponse(view, Rcode.NXDOMAIN));
     }
 
     const key = cacheKey(msg.qname, msg.qtype, msg.qclass, msg.edns?.dnssecOk ?? false, (msg.flags & FLAG_CD) !== 0);

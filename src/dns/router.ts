@@ -6,6 +6,9 @@
  * ranges come from CIDRs (RFC 1035 §3.5 in-addr.arpa, RFC 3596 §2.5 ip6.arpa). Pure.
  */
 
+/** Group name of routes answered NXDOMAIN locally (dnsmasq `--bogus-priv` for private reverse zones). */
+export const LOCAL_NXDOMAIN_GROUP = '!nxdomain';
+
 export interface Route {
   /** Lower-case presentation suffix without leading/trailing dots; '' matches every name. */
   readonly suffix: string;
