@@ -286,6 +286,11 @@ export class Forwarder<C> {
     return out;
   }
 
+  /** The edge dropped a reply that matched no attempt (unknown ID on its socket). */
+  noteUnexpectedReply(): void {
+    this.stats.unexpectedReplies++;
+  }
+
   /** The transport of attempt `token` failed (ICMP unreachable, TCP reset, TLS or HTTP error). */
   handleUpstreamError(token: number, nowMs: number): ForwarderAction<C>[] {
     const attempt = this.#attempts.get(token);

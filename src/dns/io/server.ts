@@ -84,6 +84,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
     {
       reply: (token, source, bytes) => dispatch(forwarder.handleUpstreamReply(token, source, bytes, clock.monotonicMs())),
       error: (token) => dispatch(forwarder.handleUpstreamError(token, clock.monotonicMs())),
+      unexpected: () => forwarder.noteUnexpectedReply(),
     },
     opts.upstream,
   );

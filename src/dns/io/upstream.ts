@@ -18,6 +18,8 @@ import { TcpFrameDecoder, frameMessage } from '../tcp-frame.js';
 export interface UpstreamEvents {
   reply(token: number, source: { address: string; port: number } | undefined, bytes: Uint8Array): void;
   error(token: number): void;
+  /** A datagram whose ID matches nothing in flight on its socket (late, duplicate or spoofed). */
+  unexpected(): void;
 }
 
 export interface UpstreamTransportOptions {
@@ -155,9 +157,8 @@ export class UpstreamTransports {
     const sock = dgram.createSocket({ type: up.family === 6 ? 'udp6' : 'udp4' });
     const slot: UdpSlot = { sock, inflight: new Map(), uses: 0, ready: false, closed: false, retired: false, queue: [] };
     sock.on('message', (msg, rinfo) => {
-      if (msg.length < 2) return;
-      const tokens = slot.inflight.get((msg[0]! << 8) | msg[1]!);
-      if (!tokens) return;
+      const tokens = msg.length < 2 ? undefined : slot.inflight.get((msg[0]! << 8) | msg[1]!);
+      if (!tokens) return this.#events.unexpected();
       const bytes = new Uint8Array(msg.buffer, msg.byteOffset, msg.length);
       for (const t of [...tokens]) this.#events.reply(t, { address: rinfo.address, port: rinfo.port }, bytes);
     });
