@@ -34,7 +34,7 @@ export interface Unbound {
 }
 
 /** Starts `unbound -d` on 127.0.0.1:port serving `localLines` (local-zone/local-data lines). */
-export async function startUnbound(name: string, localLines: string[], port?: number): Promise<Unbound> {
+export async function startUnbound(name: string, localLines: string[], port?: number, opts: { cpu?: number; extra?: string[] } = {}): Promise<Unbound> {
   const p = port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), `tsp-dnsc-${name}-${process.pid}-`));
   const conf = [
@@ -54,14 +54,17 @@ export async function startUnbound(name: string, localLines: string[], port?: nu
     '  module-config: "iterator"',
     '  outgoing-interface: 127.0.0.1',
     '  access-control: 127.0.0.0/8 allow',
-    '  local-zone: "." static',
+    ...(opts.extra?.some((l) => l.startsWith('forward-zone')) ? [] : ['  local-zone: "." static']),
     ...localLines.map((l) => `  ${l}`),
     'remote-control:',
     '  control-enable: no',
+    ...(opts.extra ?? []),
     '',
   ].join('\n');
   writeFileSync(join(dir, 'unbound.conf'), conf);
-  const proc = spawn('unbound', ['-d', '-c', join(dir, 'unbound.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const argv = ['unbound', '-d', '-c', join(dir, 'unbound.conf')];
+  if (opts.cpu !== undefined) argv.unshift('taskset', '-c', String(opts.cpu));
+  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
   const stop = async (): Promise<void> => {
