@@ -103,9 +103,11 @@ async function main(): Promise<void> {
     writeFileSync(hitFile, shuffled.map((n) => `${n} A`).join('\n') + '\n');
 
     const servers: { name: string; port: number }[] = [];
-    // tsplane
+    // tsplane, compiled (as `npm start` runs it: no tsx transform helpers in the hot path)
+    const built = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root }).status === 0;
+    const entry = built ? [join(root, 'dist/src/cli/tsplane.js')] : ['--import', 'tsx', join(root, 'src/cli/tsplane.ts')];
     const tsPort = await freePort();
-    const ts = spawn('taskset', ['-c', '1', process.execPath, '--import', 'tsx', join(root, 'src/cli/tsplane.ts'), 'dns', '--listen', `127.0.0.1:${tsPort}`,
+    const ts = spawn('taskset', ['-c', '1', process.execPath, ...entry, 'dns', '--listen', `127.0.0.1:${tsPort}`,
       '--upstream', `127.0.0.1:${upstream.port}`, '--cache-size', '20000', '--log-level', 'warn'], { stdio: 'ignore', cwd: root });
     children.push(ts);
     servers.push({ name: 'tsplane', port: tsPort });

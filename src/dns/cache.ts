@@ -3,7 +3,8 @@
  *
  * - Keyed by (lower-case qname, qtype, qclass, DO bit, CD bit); values are the upstream reply
  *   bytes plus the offsets of their TTL fields, so a hit costs one copy and a few u32 writes.
- * - Bounded LRU by entry count and bytes (Map insertion order: a hit moves the entry to the end).
+ * - Bounded by entry count and bytes, evicting in approximate LRU order (CLOCK: Map insertion
+ *   order plus a referenced bit that a hit sets, so a hit never reorders the Map).
  * - Positive lifetime = smallest TTL in the reply, clamped to [minTtl, maxTtl]; negative answers
  *   (NXDOMAIN and NODATA) live min(SOA TTL, SOA MINIMUM) per RFC 2308 §5, clamped to
  *   [minTtl, maxNegativeTtl], and are not cached without an SOA. TC answers, SERVFAIL and other
@@ -55,6 +56,8 @@ export interface CacheEntry {
   readonly staleUntilMs: number;
   readonly cnameTargets: readonly string[];
   readonly costBytes: number;
+  /** Second-chance bit: set on a hit, cleared when eviction passes over the entry. */
+  referenced: boolean;
 }
 
 export type CacheLookup =
@@ -119,9 +122,9 @@ export class AnswerCache {
     }
     const expiresAtMs = nowMs + ttlS * 1000;
     const entry: CacheEntry = {
-      key, wire: Uint8Array.from(wire), questionEnd: msg.questionEnd, optStart: scan.optStart, optEnd: scan.optEnd,
+      key, wire: wire.slice(), questionEnd: msg.questionEnd, optStart: scan.optStart, optEnd: scan.optEnd,
       ttlOffsets, originalTtls, ttlS, storedAtMs: nowMs, expiresAtMs,
-      staleUntilMs: expiresAtMs + this.#opts.staleMaxS * 1000, cnameTargets, costBytes,
+      staleUntilMs: expiresAtMs + this.#opts.staleMaxS * 1000, cnameTargets, costBytes, referenced: false,
     };
     this.#remove(key);
     this.#entries.set(key, entry);
@@ -139,8 +142,8 @@ export class AnswerCache {
       return undefined;
     }
     if (nowMs < e.expiresAtMs) {
-      this.#entries.delete(key);
-      this.#entries.set(key, e);
+      // CLOCK / second chance instead of moving the entry on every hit: a hit only sets a bit.
+      e.referenced = true;
       this.stats.hits++;
       return { type: 'fresh', entry: e };
     }
@@ -165,15 +168,33 @@ export class AnswerCache {
   /**
    * A copy of the entry's reply with every TTL (OPT excluded) set to what is left: the record's
    * own TTL capped at the entry lifetime, minus the age in whole seconds; stale answers get
-   * `staleAnswerTtlS`.
+   * `staleAnswerTtlS`. With `stripOpt` the OPT record is left out of the copy.
    */
-  render(entry: CacheEntry, nowMs: number, stale: boolean): Uint8Array {
+  render(entry: CacheEntry, nowMs: number, stale: boolean, stripOpt = false): Uint8Array {
     if (stale) this.stats.staleHits++;
-    const out = Uint8Array.from(entry.wire);
+    const wire = entry.wire;
+    const optS = entry.optStart;
+    const optE = entry.optEnd;
+    let out: Uint8Array;
+    let cut = 0;
+    if (stripOpt && optS !== undefined && optE !== undefined) {
+      // One copy without the OPT record (RFC 6891 §7: OPT is hop-by-hop) and ARCOUNT - 1.
+      cut = optE - optS;
+      out = new Uint8Array(wire.length - cut);
+      out.set(wire.subarray(0, optS));
+      out.set(wire.subarray(optE), optS);
+      const ar = ((out[10]! << 8) | out[11]!) - 1;
+      out[10] = (ar >>> 8) & 0xff;
+      out[11] = ar & 0xff;
+    } else {
+      out = wire.slice();
+    }
     const ageS = Math.max(0, Math.floor((nowMs - entry.storedAtMs) / 1000));
+    const staleTtl = this.#opts.staleAnswerTtlS;
     for (let i = 0; i < entry.ttlOffsets.length; i++) {
-      const ttl = stale ? this.#opts.staleAnswerTtlS : Math.max(0, Math.min(entry.originalTtls[i]!, entry.ttlS) - ageS);
-      writeU32(out, entry.ttlOffsets[i]!, ttl);
+      const ttl = stale ? staleTtl : Math.max(0, Math.min(entry.originalTtls[i]!, entry.ttlS) - ageS);
+      const off = entry.ttlOffsets[i]!;
+      writeU32(out, cut > 0 && off > optS! ? off - cut : off, ttl);
     }
     return out;
   }
@@ -193,10 +214,19 @@ export class AnswerCache {
   }
 
   #evict(): void {
+    // Each pass over a referenced entry clears its bit and moves it to the tail, so the loop
+    // ends after at most one full sweep.
     while (this.#entries.size > this.#opts.maxEntries || this.#bytes > this.#opts.maxBytes) {
-      const oldest = this.#entries.keys().next();
+      const oldest = this.#entries.values().next();
       if (oldest.done) break;
-      this.#remove(oldest.value);
+      const e = oldest.value;
+      if (e.referenced) {
+        e.referenced = false;
+        this.#entries.delete(e.key);
+        this.#entries.set(e.key, e);
+        continue;
+      }
+      this.#remove(e.key);
       this.stats.evictions++;
     }
   }

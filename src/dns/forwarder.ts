@@ -112,6 +112,11 @@ export interface ForwarderStats {
   upstreamTimeouts: bigint; upstreamErrors: bigint; tcpRetries: bigint; fallbacks: bigint;
 }
 
+/** A one-action result (a plain function: no closure per query on the hot path). */
+function respond<C>(client: C, bytes: Uint8Array): ForwarderAction<C>[] {
+  return [{ type: 'respond', client, bytes }];
+}
+
 export class Forwarder<C> {
   readonly cache: AnswerCache;
   readonly health = new HealthTable();
@@ -160,46 +165,45 @@ export class Forwarder<C> {
       id: msg.id, flags: msg.flags, question: bytes.subarray(HEADER_BYTES, msg.questionEnd), edns: msg.edns,
       maxBytes: transport === 'udp' ? udpLimitFor(msg.edns) : undefined,
     };
-    const reply = (b: Uint8Array): ForwarderAction<C>[] => [{ type: 'respond', client, bytes: b }];
-    if ((msg.flags & OPCODE_MASK) !== 0) return reply(buildErrorResponse(view, Rcode.NOTIMP));
+    if ((msg.flags & OPCODE_MASK) !== 0) return respond(client, buildErrorResponse(view, Rcode.NOTIMP));
     if (msg.qdcount !== 1 || msg.questionCompressed) {
       this.stats.formerr++;
-      return reply(buildErrorResponse({ id: msg.id, flags: msg.flags }, Rcode.FORMERR));
+      return respond(client, buildErrorResponse({ id: msg.id, flags: msg.flags }, Rcode.FORMERR));
     }
-    if (msg.edns && msg.edns.version > 0) return reply(buildErrorResponse(view, Rcode.NOERROR, 1)); // BADVERS
-    if (msg.qtype === RrType.AXFR || msg.qtype === RrType.IXFR) return reply(buildErrorResponse(view, Rcode.REFUSED));
+    if (msg.edns && msg.edns.version > 0) return respond(client, buildErrorResponse(view, Rcode.NOERROR, 1)); // BADVERS
+    if (msg.qtype === RrType.AXFR || msg.qtype === RrType.IXFR) return respond(client, buildErrorResponse(view, Rcode.REFUSED));
 
     const route = this.#opts.routes.lookup(msg.qname);
     if (route.suffix === '') {
       const special = specialUseAnswer(view, msg.qname, msg.qtype);
       if (special) {
         this.stats.local++;
-        return reply(special);
+        return respond(client, special);
       }
     }
     const policy = this.#opts.policy;
     if (policy) {
       const d = policy.decide(msg.qname, msg.qtype);
-      if (d.type === 'block' || d.type === 'local') return reply(this.#renderDecision(d, view, msg));
+      if (d.type === 'block' || d.type === 'local') return respond(client, this.#renderDecision(d, view, msg));
     }
     if (route.group === LOCAL_NXDOMAIN_GROUP) {
       this.stats.local++;
-      return reply(buildErrorResponse(view, Rcode.NXDOMAIN));
+      return respond(client, buildErrorResponse(view, Rcode.NXDOMAIN));
     }
 
     const key = cacheKey(msg.qname, msg.qtype, msg.qclass, msg.edns?.dnssecOk ?? false, (msg.flags & FLAG_CD) !== 0);
     const hit = this.cache.lookup(key, nowMs);
     if (hit?.type === 'fresh') {
       const blocked = this.#cnameVerdict(hit.entry.cnameTargets);
-      if (blocked) return reply(this.#renderDecision(blocked, view, msg));
+      if (blocked) return respond(client, this.#renderDecision(blocked, view, msg));
       this.stats.cacheHits++;
-      return reply(this.#fromCache(hit.entry, nowMs, false, view));
+      return respond(client, this.#fromCache(hit.entry, nowMs, false, view));
     }
     const existing = this.#pending.get(key);
     if (existing) {
       if (existing.staleServed && hit?.type === 'stale') {
         this.stats.staleAnswers++;
-        return reply(this.#fromCache(hit.entry, nowMs, true, view));
+        return respond(client, this.#fromCache(hit.entry, nowMs, true, view));
       }
       if (existing.waiters.length >= (this.#opts.maxWaitersPerQuery ?? 64)) return this.#drop();
       existing.waiters.push({ client, view });
@@ -210,10 +214,10 @@ export class Forwarder<C> {
     if (!group || this.#pending.size >= (this.#opts.maxPending ?? 4_096)) {
       if (hit?.type === 'stale') {
         this.stats.staleAnswers++;
-        return reply(this.#fromCache(hit.entry, nowMs, true, view));
+        return respond(client, this.#fromCache(hit.entry, nowMs, true, view));
       }
       this.stats.servfail++;
-      return reply(buildErrorResponse(view, Rcode.SERVFAIL));
+      return respond(client, buildErrorResponse(view, Rcode.SERVFAIL));
     }
     const pending: Pending<C> = {
       key, msg, question: view.question, route, group, usingFallback: false, waiters: [{ client, view }], attempts: [],
@@ -281,7 +285,7 @@ export class Forwarder<C> {
     const blocked = this.#cnameVerdict(targets);
     if (!blocked) this.cache.insert(pending.key, bytes, m, scan, nowMs, targets);
     this.#finish(pending, out, (view) =>
-      blocked ? this.#renderDecision(blocked, view, pending.msg) : finishForClient(Uint8Array.from(bytes), m.questionEnd, scan.optStart, scan.optEnd, view),
+      blocked ? this.#renderDecision(blocked, view, pending.msg) : finishForClient(bytes.slice(), m.questionEnd, scan.optStart, scan.optEnd, view),
     );
     return out;
   }
@@ -407,7 +411,7 @@ export class Forwarder<C> {
     const soft = pending.softFail;
     if (!soft) this.stats.servfail += BigInt(pending.waiters.length);
     this.#finish(pending, out, (view) =>
-      soft ? finishForClient(Uint8Array.from(soft.bytes), soft.msg.questionEnd, soft.scan.optStart, soft.scan.optEnd, view) : buildErrorResponse(view, Rcode.SERVFAIL),
+      soft ? finishForClient(soft.bytes.slice(), soft.msg.questionEnd, soft.scan.optStart, soft.scan.optEnd, view) : buildErrorResponse(view, Rcode.SERVFAIL),
     );
   }
 
@@ -431,6 +435,7 @@ export class Forwarder<C> {
   }
 
   #fromCache(entry: CacheEntry, nowMs: number, stale: boolean, view: ClientView): Uint8Array {
+    if (view.edns === undefined) return finishForClient(this.cache.render(entry, nowMs, stale, true), entry.questionEnd, undefined, undefined, view);
     return finishForClient(this.cache.render(entry, nowMs, stale), entry.questionEnd, entry.optStart, entry.optEnd, view);
   }
 
