@@ -12,66 +12,28 @@
  * the next upstream; when the route's upstreams are exhausted: fallback group (never for
  * internal-only routes), else a stale answer (RFC 8767), else SERVFAIL — never silence.
  */
-import type { Rng } from '../runtime/rng.js';
-import { AnswerCache, cacheKey, type CacheEntry, type CacheOptions } from './cache.js';
+import { AnswerCache, cacheKey, type CacheEntry } from './cache.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import {
   FLAG_CD, FLAG_QR, HEADER_BYTES, OPCODE_MASK, Rcode, RrType, cnameTargets, parseMessage, scanResponse,
   type ParsedMessage, type ResponseScan,
 } from './message.js';
 import { buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, finishForClient, udpLimitFor, type ClientView } from './response.js';
-import { LOCAL_NXDOMAIN_GROUP, type Route, type RouteTable } from './router.js';
-import { HealthTable, type Strategy } from './upstream-health.js';
+import { LOCAL_NXDOMAIN_GROUP, type Route } from './router.js';
+import { HealthTable } from './upstream-health.js';
 import type { UpstreamSpec } from './upstream-spec.js';
-import { specialUseAnswer, blockedAnswer, type BlockedAnswerForm, type QueryPolicy, type PolicyDecision } from './local-answer.js';
+import { specialUseAnswer, blockedAnswer, type PolicyDecision } from './local-answer.js';
+import type {
+  ClientTransport, ForwarderAction, ForwarderOptions, ForwarderStats, ReplySource, UpstreamFailureReason, UpstreamGroup,
+} from './forwarder-types.js';
 
-export interface UpstreamGroup {
-  readonly name: string;
-  readonly upstreams: readonly UpstreamSpec[];
-  readonly strategy: Strategy;
-}
-
-export interface ForwarderOptions {
-  readonly groups: readonly UpstreamGroup[];
-  readonly routes: RouteTable;
-  /** Group tried when a non-internal route's own group is exhausted (AdGuard `fallback_dns`). */
-  readonly fallbackGroup?: string | undefined;
-  readonly rng: Rng;
-  readonly cache?: AnswerCache | Partial<CacheOptions> | undefined;
-  readonly policy?: QueryPolicy | undefined;
-  /** Wait for one upstream before trying the next one (default 1000 ms). */
-  readonly attemptTimeoutMs?: number;
-  /** Give up on a query after this long (default 4000 ms): SERVFAIL or stale. */
-  readonly queryTimeoutMs?: number;
-  /** RFC 8767 §5 client response timer: answer stale after this long if stale data exists (default 1800 ms). */
-  readonly staleAnswerAfterMs?: number;
-  /** Upstreams raced at once by `parallel-best` (default 2). */
-  readonly parallel?: number;
-  /** Queries in flight upstream (default 4096); beyond it new queries get SERVFAIL. */
-  readonly maxPending?: number;
-  /** Clients coalesced onto one upstream query (default 64); beyond it they are dropped. */
-  readonly maxWaitersPerQuery?: number;
-  readonly blockedAnswer?: BlockedAnswerForm;
-  readonly blockedTtlS?: number;
-}
-
-export type ClientTransport = 'udp' | 'tcp';
-
-export type ForwarderAction<C> =
-  | { readonly type: 'respond'; readonly client: C; readonly bytes: Uint8Array }
-  | { readonly type: 'send'; readonly token: number; readonly upstream: UpstreamSpec; readonly transport: 'udp' | 'tcp' | 'tls' | 'https'; readonly bytes: Uint8Array }
-  /** The attempt is over: the edge releases its socket / request. Emitted once per `send`. */
-  | { readonly type: 'cancel'; readonly token: number };
-
-/** Where an upstream reply came from (UDP); stream transports pass undefined (the connection is the identity). */
-export interface ReplySource {
-  readonly address: string;
-  readonly port: number;
-}
+export type * from './forwarder-types.js';
 
 interface Waiter<C> {
   readonly client: C;
   readonly view: ClientView;
+  readonly transport: ClientTransport;
+  readonly startedAtMs: number;
 }
 
 interface Attempt {
@@ -103,19 +65,6 @@ interface Pending<C> {
 }
 
 type Timer = { readonly kind: 'attempt'; readonly attempt: Attempt } | { readonly kind: 'query' | 'stale'; readonly pending: Pending<unknown> };
-
-/** Counters (64-bit) for metrics and tests. */
-export interface ForwarderStats {
-  queries: bigint; cacheHits: bigint; staleAnswers: bigint; coalesced: bigint; forwarded: bigint;
-  answered: bigint; servfail: bigint; formerr: bigint; dropped: bigint; blocked: bigint; local: bigint;
-  unexpectedReplies: bigint; mismatchedReplies: bigint; malformedReplies: bigint;
-  upstreamTimeouts: bigint; upstreamErrors: bigint; tcpRetries: bigint; fallbacks: bigint;
-}
-
-/** A one-action result (a plain function: no closure per query on the hot path). */
-function respond<C>(client: C, bytes: Uint8Array): ForwarderAction<C>[] {
-  return [{ type: 'respond', client, bytes }];
-}
 
 export class Forwarder<C> {
   readonly cache: AnswerCache;
@@ -157,7 +106,7 @@ export class Forwarder<C> {
       // Not even a header, or a response: drop silently (RFC 1035 §7.3; never answer answers).
       if (p.id === undefined || p.flags === undefined || (p.flags & FLAG_QR) !== 0) return this.#drop();
       this.stats.formerr++;
-      return [{ type: 'respond', client, bytes: buildErrorResponse({ id: p.id, flags: p.flags }, Rcode.FORMERR) }];
+      return this.#reply(client, transport, undefined, 'none', buildErrorResponse({ id: p.id, flags: p.flags }, Rcode.FORMERR), nowMs);
     }
     const msg = p.msg;
     if ((msg.flags & FLAG_QR) !== 0) return this.#drop();
@@ -165,48 +114,50 @@ export class Forwarder<C> {
       id: msg.id, flags: msg.flags, question: bytes.subarray(HEADER_BYTES, msg.questionEnd), edns: msg.edns,
       maxBytes: transport === 'udp' ? udpLimitFor(msg.edns) : undefined,
     };
-    if ((msg.flags & OPCODE_MASK) !== 0) return respond(client, buildErrorResponse(view, Rcode.NOTIMP));
+    if ((msg.flags & OPCODE_MASK) !== 0) return this.#reply(client, transport, msg, 'none', buildErrorResponse(view, Rcode.NOTIMP), nowMs);
     if (msg.qdcount !== 1 || msg.questionCompressed) {
       this.stats.formerr++;
-      return respond(client, buildErrorResponse({ id: msg.id, flags: msg.flags }, Rcode.FORMERR));
+      return this.#reply(client, transport, msg, 'none', buildErrorResponse({ id: msg.id, flags: msg.flags }, Rcode.FORMERR), nowMs);
     }
-    if (msg.edns && msg.edns.version > 0) return respond(client, buildErrorResponse(view, Rcode.NOERROR, 1)); // BADVERS
-    if (msg.qtype === RrType.AXFR || msg.qtype === RrType.IXFR) return respond(client, buildErrorResponse(view, Rcode.REFUSED));
+    if (msg.edns && msg.edns.version > 0) return this.#reply(client, transport, msg, 'none', buildErrorResponse(view, Rcode.NOERROR, 1), nowMs); // BADVERS
+    if (msg.qtype === RrType.AXFR || msg.qtype === RrType.IXFR) return this.#reply(client, transport, msg, 'none', buildErrorResponse(view, Rcode.REFUSED), nowMs);
 
     const route = this.#opts.routes.lookup(msg.qname);
     if (route.suffix === '') {
       const special = specialUseAnswer(view, msg.qname, msg.qtype);
       if (special) {
         this.stats.local++;
-        return respond(client, special);
+        return this.#reply(client, transport, msg, 'local', special, nowMs);
       }
     }
     const policy = this.#opts.policy;
     if (policy) {
       const d = policy.decide(msg.qname, msg.qtype);
-      if (d.type === 'block' || d.type === 'local') return respond(client, this.#renderDecision(d, view, msg));
+      if (d.type === 'block' || d.type === 'local') {
+        return this.#reply(client, transport, msg, d.type === 'local' ? 'local' : 'blocked', this.#renderDecision(d, view, msg), nowMs, false, d.type === 'block' ? d.list : undefined);
+      }
     }
     if (route.group === LOCAL_NXDOMAIN_GROUP) {
       this.stats.local++;
-      return respond(client, buildErrorResponse(view, Rcode.NXDOMAIN));
+      return this.#reply(client, transport, msg, 'local', buildErrorResponse(view, Rcode.NXDOMAIN), nowMs);
     }
 
     const key = cacheKey(msg.qname, msg.qtype, msg.qclass, msg.edns?.dnssecOk ?? false, (msg.flags & FLAG_CD) !== 0);
     const hit = this.cache.lookup(key, nowMs);
     if (hit?.type === 'fresh') {
       const blocked = this.#cnameVerdict(hit.entry.cnameTargets);
-      if (blocked) return respond(client, this.#renderDecision(blocked, view, msg));
+      if (blocked) return this.#reply(client, transport, msg, 'blocked', this.#renderDecision(blocked, view, msg), nowMs, true, blocked.type === 'block' ? blocked.list : undefined);
       this.stats.cacheHits++;
-      return respond(client, this.#fromCache(hit.entry, nowMs, false, view));
+      return this.#reply(client, transport, msg, route.group, this.#fromCache(hit.entry, nowMs, false, view), nowMs, true);
     }
     const existing = this.#pending.get(key);
     if (existing) {
       if (existing.staleServed && hit?.type === 'stale') {
         this.stats.staleAnswers++;
-        return respond(client, this.#fromCache(hit.entry, nowMs, true, view));
+        return this.#reply(client, transport, msg, route.group, this.#fromCache(hit.entry, nowMs, true, view), nowMs, true);
       }
       if (existing.waiters.length >= (this.#opts.maxWaitersPerQuery ?? 64)) return this.#drop();
-      existing.waiters.push({ client, view });
+      existing.waiters.push({ client, view, transport, startedAtMs: nowMs });
       this.stats.coalesced++;
       return [];
     }
@@ -214,13 +165,13 @@ export class Forwarder<C> {
     if (!group || this.#pending.size >= (this.#opts.maxPending ?? 4_096)) {
       if (hit?.type === 'stale') {
         this.stats.staleAnswers++;
-        return respond(client, this.#fromCache(hit.entry, nowMs, true, view));
+        return this.#reply(client, transport, msg, route.group, this.#fromCache(hit.entry, nowMs, true, view), nowMs, true);
       }
       this.stats.servfail++;
-      return respond(client, buildErrorResponse(view, Rcode.SERVFAIL));
+      return this.#reply(client, transport, msg, route.group, buildErrorResponse(view, Rcode.SERVFAIL), nowMs);
     }
     const pending: Pending<C> = {
-      key, msg, question: view.question, route, group, usingFallback: false, waiters: [{ client, view }], attempts: [],
+      key, msg, question: view.question, route, group, usingFallback: false, waiters: [{ client, view, transport, startedAtMs: nowMs }], attempts: [],
       queue: this.#orderFor(group, nowMs), deadlineMs: nowMs + this.#queryTimeoutMs,
       staleDeadlineMs: undefined, staleServed: false, softFail: undefined, done: false,
     };
@@ -274,19 +225,20 @@ export class Forwarder<C> {
       return out;
     }
     if (scan.rcode === Rcode.SERVFAIL || scan.rcode === Rcode.REFUSED || scan.rcode === Rcode.NOTIMP) {
-      this.health.recordFailure(up, nowMs);
+      this.#upstreamFailed(attempt, nowMs, scan.rcode === Rcode.SERVFAIL ? 'servfail' : 'refused');
       this.#retire(attempt, out);
       pending.softFail = { bytes, msg: m, scan };
       if (!pending.attempts.some((a) => a.live && !a.timedOut)) this.#continue(pending, nowMs, out);
       return out;
     }
     this.health.recordSuccess(up, nowMs - attempt.sentAtMs);
+    this.#opts.observer?.upstreamAnswered?.(pending.group.name, up, nowMs - attempt.sentAtMs);
     const targets = scan.cnameRdataOffsets.length > 0 && this.#opts.policy?.decideCnameTargets ? cnameTargets(bytes, scan) : [];
     const blocked = this.#cnameVerdict(targets);
     if (!blocked) this.cache.insert(pending.key, bytes, m, scan, nowMs, targets);
-    this.#finish(pending, out, (view) =>
+    this.#finish(pending, out, nowMs, (view) =>
       blocked ? this.#renderDecision(blocked, view, pending.msg) : finishForClient(bytes.slice(), m.questionEnd, scan.optStart, scan.optEnd, view),
-    );
+    { upstream: up, list: blocked?.type === 'block' ? blocked.list : undefined });
     return out;
   }
 
@@ -300,7 +252,7 @@ export class Forwarder<C> {
     const attempt = this.#attempts.get(token);
     if (!attempt || !attempt.live) return [];
     this.stats.upstreamErrors++;
-    this.health.recordFailure(attempt.upstream, nowMs);
+    this.#upstreamFailed(attempt, nowMs, 'io');
     const out: ForwarderAction<C>[] = [];
     this.#retire(attempt, out);
     const pending = attempt.pending as Pending<C>;
@@ -323,7 +275,7 @@ export class Forwarder<C> {
         const a = t.attempt;
         a.timedOut = true;
         this.stats.upstreamTimeouts++;
-        this.health.recordFailure(a.upstream, nowMs);
+        this.#upstreamFailed(a, nowMs, 'timeout');
         const pending = a.pending as Pending<C>;
         if (!pending.attempts.some((x) => x.live && !x.timedOut)) this.#continue(pending, nowMs, out);
       } else if (t.kind === 'query') {
@@ -339,6 +291,21 @@ export class Forwarder<C> {
     if (t.kind === 'attempt') return t.attempt.live && !t.attempt.timedOut && !t.attempt.pending.done;
     if (t.kind === 'query') return !t.pending.done;
     return !t.pending.done && !t.pending.staleServed && t.pending.staleDeadlineMs === at;
+  }
+
+  /** One response action for a query answered without waiting, reported to the observer. */
+  #reply(
+    client: C, transport: ClientTransport, msg: ParsedMessage | undefined, route: string, bytes: Uint8Array, nowMs: number,
+    cacheHit = false, list?: string,
+  ): ForwarderAction<C>[] {
+    const obs = this.#opts.observer;
+    if (obs?.answered) {
+      obs.answered({
+        client, transport, qname: msg?.qname ?? '', qtype: msg?.qtype ?? 0, route, rcode: bytes.length > 3 ? bytes[3]! & 0x0f : 0,
+        cacheHit, list, upstream: undefined, durationMs: 0,
+      });
+    }
+    return [{ type: 'respond', client, bytes }];
   }
 
   #drop(): ForwarderAction<C>[] {
@@ -366,10 +333,16 @@ export class Forwarder<C> {
     const attempt: Attempt = { token, upstream: up, transport, txid, sentAtMs: nowMs, pending: pending as Pending<unknown>, live: true, timedOut: false };
     pending.attempts.push(attempt);
     this.#attempts.set(token, attempt);
-    this.#timers.push(Math.min(nowMs + this.#attemptTimeoutMs, pending.deadlineMs), { kind: 'attempt', attempt });
+    this.#timers.push(Math.min(nowMs + (pending.group.timeoutMs ?? this.#attemptTimeoutMs), pending.deadlineMs), { kind: 'attempt', attempt });
     this.stats.forwarded++;
     const bytes = buildUpstreamQuery(pending.question, pending.msg.flags, txid, pending.msg.edns?.dnssecOk ?? false);
     out.push({ type: 'send', token, upstream: up, transport, bytes });
+  }
+
+  #upstreamFailed(attempt: Attempt, nowMs: number, reason: UpstreamFailureReason): void {
+    const group = attempt.pending.group;
+    this.health.recordFailure(attempt.upstream, nowMs, group.health);
+    this.#opts.observer?.upstreamFailed?.(group.name, attempt.upstream, reason);
   }
 
   #retire(attempt: Attempt, out: ForwarderAction<C>[]): void {
@@ -405,12 +378,12 @@ export class Forwarder<C> {
     const stale = this.cache.peek(pending.key, nowMs);
     if (stale) {
       this.stats.staleAnswers += BigInt(pending.waiters.length);
-      this.#finish(pending, out, (view) => this.#fromCache(stale.entry, nowMs, stale.type === 'stale', view));
+      this.#finish(pending, out, nowMs, (view) => this.#fromCache(stale.entry, nowMs, stale.type === 'stale', view), { cacheHit: true });
       return;
     }
     const soft = pending.softFail;
     if (!soft) this.stats.servfail += BigInt(pending.waiters.length);
-    this.#finish(pending, out, (view) =>
+    this.#finish(pending, out, nowMs, (view) =>
       soft ? finishForClient(soft.bytes.slice(), soft.msg.questionEnd, soft.scan.optStart, soft.scan.optEnd, view) : buildErrorResponse(view, Rcode.SERVFAIL),
     );
   }
@@ -421,15 +394,34 @@ export class Forwarder<C> {
     if (!stale) return;
     pending.staleServed = true;
     this.stats.staleAnswers += BigInt(pending.waiters.length);
-    for (const w of pending.waiters) out.push({ type: 'respond', client: w.client, bytes: this.#fromCache(stale.entry, nowMs, true, w.view) });
+    for (const w of pending.waiters) {
+      const bytes = this.#fromCache(stale.entry, nowMs, true, w.view);
+      out.push({ type: 'respond', client: w.client, bytes });
+      this.#opts.observer?.answered?.({
+        client: w.client, transport: w.transport, qname: pending.msg.qname, qtype: pending.msg.qtype, route: pending.group.name,
+        rcode: bytes[3]! & 0x0f, cacheHit: true, list: undefined, upstream: undefined, durationMs: nowMs - w.startedAtMs,
+      });
+    }
     pending.waiters = [];
   }
 
-  #finish(pending: Pending<C>, out: ForwarderAction<C>[], render: (view: ClientView) => Uint8Array): void {
+  #finish(
+    pending: Pending<C>, out: ForwarderAction<C>[], nowMs: number, render: (view: ClientView) => Uint8Array,
+    info: { upstream?: UpstreamSpec; cacheHit?: boolean; list?: string | undefined } = {},
+  ): void {
     pending.done = true;
     this.#pending.delete(pending.key);
     for (const a of pending.attempts) this.#retire(a, out);
-    for (const w of pending.waiters) out.push({ type: 'respond', client: w.client, bytes: render(w.view) });
+    const obs = this.#opts.observer;
+    for (const w of pending.waiters) {
+      const bytes = render(w.view);
+      out.push({ type: 'respond', client: w.client, bytes });
+      obs?.answered?.({
+        client: w.client, transport: w.transport, qname: pending.msg.qname, qtype: pending.msg.qtype,
+        route: info.list !== undefined ? 'blocked' : pending.group.name, rcode: bytes[3]! & 0x0f, cacheHit: info.cacheHit ?? false,
+        list: info.list, upstream: info.upstream, durationMs: nowMs - w.startedAtMs,
+      });
+    }
     this.stats.answered += BigInt(pending.waiters.length);
     pending.waiters = [];
   }
@@ -452,6 +444,7 @@ export class Forwarder<C> {
       return buildLocalAnswer(view, msg.qname, d.records, d.rcode);
     }
     this.stats.blocked++;
+    this.#opts.observer?.blocked?.(d.list);
     return blockedAnswer(view, msg.qname, msg.qtype, this.#opts.blockedAnswer ?? 'null-ip', this.#opts.blockedTtlS ?? 60);
   }
 }

@@ -54,11 +54,19 @@ export class HealthTable {
     h.successes++;
   }
 
-  /** Call after a timeout, a transport error or a SERVFAIL/REFUSED from `spec`. */
-  recordFailure(spec: UpstreamSpec, nowMs: number): void {
+  /**
+   * Call after a timeout, a transport error or a SERVFAIL/REFUSED from `spec`. Without `policy`
+   * every failure backs off exponentially (1 s, 2 s, … 30 s); with it, the upstream is skipped
+   * for `retryAfterMs` once it has failed `maxFailures` times in a row.
+   */
+  recordFailure(spec: UpstreamSpec, nowMs: number, policy?: { readonly maxFailures: number; readonly retryAfterMs: number }): void {
     const h = this.get(spec);
     h.consecutiveFailures++;
     h.failures++;
+    if (policy) {
+      if (h.consecutiveFailures >= policy.maxFailures) h.backoffUntilMs = nowMs + policy.retryAfterMs;
+      return;
+    }
     const exp = Math.min(h.consecutiveFailures - 1, 16);
     h.backoffUntilMs = nowMs + Math.min(BACKOFF_BASE_MS * 2 ** exp, BACKOFF_MAX_MS);
   }

@@ -256,3 +256,49 @@ describe('Forwarder: malformed and special queries', () => {
     );
   });
 });
+
+describe('Forwarder: observer and per-group settings', () => {
+  it('reports answers, upstream latency, failures and blocks', () => {
+    const events: string[] = [];
+    const observer = {
+      answered: (e: { route: string; rcode: number; cacheHit: boolean; durationMs: number; upstream: UpstreamSpec | undefined }) =>
+        events.push(`answered ${e.route} ${e.rcode} ${e.cacheHit ? 'hit' : 'miss'} ${e.durationMs} ${e.upstream?.id ?? '-'}`),
+      upstreamAnswered: (g: string, u: UpstreamSpec, ms: number) => events.push(`up ${g} ${u.id} ${ms}`),
+      upstreamFailed: (g: string, u: UpstreamSpec, r: string) => events.push(`fail ${g} ${u.id} ${r}`),
+      blocked: (l: string) => events.push(`blocked ${l}`),
+    };
+    const policy: QueryPolicy = { decide: (q) => (q === 'ads.example' ? { type: 'block', list: 'oisd' } : { type: 'forward' }) };
+    const { clock, fwd, now } = setup({ observer, policy, attemptTimeoutMs: 100 });
+    const s1 = sends(fwd.handleQuery(query('a.example', 1), 'c', 'udp', now()))[0]!;
+    clock.advance(100);
+    const s2 = sends(fwd.poll(now()))[0]!;
+    clock.advance(5);
+    fwd.handleUpstreamReply(s2.token, from(PUB2), answerTo(s2), now());
+    fwd.handleQuery(query('a.example', 1), 'c', 'udp', now());
+    fwd.handleQuery(query('ads.example', 1), 'c', 'udp', now());
+    expect(s1.upstream).toBe(PUB1);
+    expect(events).toEqual([
+      'fail public 127.0.0.1:5301 timeout',
+      'up public 127.0.0.2:5301 5',
+      'answered public 0 miss 105 127.0.0.2:5301',
+      'answered public 0 hit 0 -',
+      'blocked oisd',
+      'answered blocked 0 miss 0 -',
+    ]);
+  });
+
+  it('uses the group timeout and skips an upstream only after max_failures in a row', () => {
+    const groups: UpstreamGroup[] = [{ name: 'public', upstreams: [PUB1, PUB2], strategy: 'failover', timeoutMs: 50, health: { maxFailures: 2, retryAfterMs: 10_000 } }];
+    const { clock, fwd, now } = setup({ attemptTimeoutMs: 5_000 }, groups);
+    const first = (n: string) => sends(fwd.handleQuery(query(n, 1), 'c', 'udp', now()))[0]!;
+    const a = first('a.example');
+    expect(fwd.nextDeadline()).toBe(now() + 50);
+    fwd.handleUpstreamError(a.token, now());
+    expect(first('b.example').upstream).toBe(PUB1); // one failure: still first
+    const c = first('c.example');
+    fwd.handleUpstreamError(c.token, now());
+    expect(first('d.example').upstream).toBe(PUB2); // two in a row: skipped
+    clock.advance(10_000);
+    expect(first('e.example').upstream).toBe(PUB1);
+  });
+});
