@@ -25,6 +25,8 @@ export interface CacheOptions {
   readonly staleMaxS: number;
   /** TTL written into stale answers (RFC 8767 §4 recommends 30 s). */
   readonly staleAnswerTtlS: number;
+  /** How long a question whose upstreams all failed is answered SERVFAIL without retrying (0 = never). */
+  readonly servfailTtlS: number;
 }
 
 export const DEFAULT_CACHE_OPTIONS: CacheOptions = {
@@ -35,7 +37,11 @@ export const DEFAULT_CACHE_OPTIONS: CacheOptions = {
   maxNegativeTtlS: 3_600,
   staleMaxS: 0,
   staleAnswerTtlS: 30,
+  servfailTtlS: 5,
 };
+
+/** Questions remembered as failing, at most (oldest forgotten first). */
+const MAX_FAILURE_ENTRIES = 4_096;
 
 /** Rough per-entry bookkeeping cost added to the wire size when bounding bytes. */
 const ENTRY_OVERHEAD_BYTES = 160;
@@ -72,6 +78,8 @@ export function cacheKey(qname: string, qtype: number, qclass: number, dnssecOk:
 export class AnswerCache {
   readonly #opts: CacheOptions;
   readonly #entries = new Map<string, CacheEntry>();
+  /** key → monotonic ms until which the question is answered SERVFAIL (CoreDNS `servfail`, 5 s). */
+  readonly #failures = new Map<string, number>();
   #bytes = 0;
   /** Counters (64-bit): hits, stale hits, misses, inserts, evictions. */
   readonly stats = { hits: 0n, staleHits: 0n, misses: 0n, inserts: 0n, evictions: 0n };
@@ -199,8 +207,30 @@ export class AnswerCache {
     return out;
   }
 
+  /** Remembers that every upstream failed for `key` (dns.md §2 item 17: cache SERVFAIL briefly). */
+  noteFailure(key: string, nowMs: number): void {
+    if (this.#opts.servfailTtlS <= 0) return;
+    this.#failures.delete(key);
+    this.#failures.set(key, nowMs + this.#opts.servfailTtlS * 1000);
+    if (this.#failures.size > MAX_FAILURE_ENTRIES) {
+      const oldest = this.#failures.keys().next();
+      if (!oldest.done) this.#failures.delete(oldest.value);
+    }
+  }
+
+  /** True while `key` is remembered as failing. */
+  isFailing(key: string, nowMs: number): boolean {
+    if (this.#failures.size === 0) return false;
+    const until = this.#failures.get(key);
+    if (until === undefined) return false;
+    if (nowMs < until) return true;
+    this.#failures.delete(key);
+    return false;
+  }
+
   /** Drops every entry (e.g. after a config reload changed routes). */
   clear(): void {
+    this.#failures.clear();
     this.#entries.clear();
     this.#bytes = 0;
   }

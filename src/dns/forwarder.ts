@@ -150,6 +150,10 @@ export class Forwarder<C> {
       this.stats.cacheHits++;
       return this.#reply(client, transport, msg, route.group, this.#fromCache(hit.entry, nowMs, false, view), nowMs, true);
     }
+    if (hit === undefined && this.cache.isFailing(key, nowMs)) {
+      this.stats.servfail++;
+      return this.#reply(client, transport, msg, route.group, buildErrorResponse(view, Rcode.SERVFAIL), nowMs);
+    }
     const existing = this.#pending.get(key);
     if (existing) {
       if (existing.staleServed && hit?.type === 'stale') {
@@ -382,7 +386,10 @@ export class Forwarder<C> {
       return;
     }
     const soft = pending.softFail;
-    if (!soft) this.stats.servfail += BigInt(pending.waiters.length);
+    if (!soft) {
+      this.stats.servfail += BigInt(pending.waiters.length);
+      this.cache.noteFailure(pending.key, nowMs);
+    }
     this.#finish(pending, out, nowMs, (view) =>
       soft ? finishForClient(soft.bytes.slice(), soft.msg.questionEnd, soft.scan.optStart, soft.scan.optEnd, view) : buildErrorResponse(view, Rcode.SERVFAIL),
     );

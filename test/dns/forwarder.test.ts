@@ -115,6 +115,16 @@ describe('Forwarder: forwarding and cache', () => {
     expect(fwd.nextDeadline()).toBeUndefined();
   });
 
+  it('remembers a question whose upstreams all failed for servfailTtlS, then asks again', () => {
+    const { clock, fwd, now } = setup({ cache: { servfailTtlS: 5 } });
+    const s1 = sends(fwd.handleQuery(query('a.example', 1), 'c1', 'udp', now()))[0]!;
+    fwd.handleUpstreamError(sends(fwd.handleUpstreamError(s1.token, now()))[0]!.token, now());
+    const again = fwd.handleQuery(query('a.example', 1), 'c1', 'udp', now());
+    expect([sends(again).length, responds(again).map((x) => rcode(x.bytes))]).toEqual([0, [2]]);
+    clock.advance(5_000);
+    expect(sends(fwd.handleQuery(query('a.example', 1), 'c1', 'udp', now()))).toHaveLength(1);
+  });
+
   it('tries the next upstream after a SERVFAIL and relays it only when none is left', () => {
     const { fwd, now } = setup();
     const s1 = sends(fwd.handleQuery(query('a.example', 1), 'c1', 'udp', now()))[0]!;
