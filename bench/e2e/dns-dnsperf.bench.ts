@@ -102,7 +102,7 @@ async function main(): Promise<void> {
     const hitFile = join(dir, 'hit.txt');
     writeFileSync(hitFile, shuffled.map((n) => `${n} A`).join('\n') + '\n');
 
-    const servers: { name: string; port: number }[] = [];
+    const servers: { name: string; port: number; missOnly?: boolean }[] = [];
     // tsplane, compiled (as `npm start` runs it: no tsx transform helpers in the hot path)
     const built = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root }).status === 0;
     const entry = built ? [join(root, 'dist/src/cli/tsplane.js')] : ['--import', 'tsx', join(root, 'src/cli/tsplane.ts')];
@@ -111,6 +111,13 @@ async function main(): Promise<void> {
       '--upstream', `127.0.0.1:${upstream.port}`, '--cache-size', '20000', '--log-level', 'warn'], { stdio: 'ignore', cwd: root });
     children.push(ts);
     servers.push({ name: 'tsplane', port: tsPort });
+    // The same with a new UDP socket (new random source port) for every upstream query, to
+    // measure what the default rotated pool of connected sockets saves on the miss path.
+    const ts1Port = await freePort();
+    const ts1 = spawn('taskset', ['-c', '1', process.execPath, ...entry, 'dns', '--listen', `127.0.0.1:${ts1Port}`,
+      '--upstream', `127.0.0.1:${upstream.port}`, '--cache-size', '20000', '--log-level', 'warn', '--udp-socket-per-query'], { stdio: 'ignore', cwd: root });
+    children.push(ts1);
+    servers.push({ name: 'tsplane-1sock', port: ts1Port, missOnly: true });
     // dnsmasq
     const dmPort = await freePort();
     const dm = spawn('taskset', ['-c', '1', 'dnsmasq', '-k', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--no-poll',
@@ -145,7 +152,7 @@ async function main(): Promise<void> {
       await dnsperf(s.port, hitFile, ['-n', '1', '-Q', '10000']);
       await dnsperf(s.port, hitFile, ['-c', '10', '-T', '1', '-l', '2']);
       results.hit![s.name] = [];
-      for (let r = 0; r < RUNS; r++) results.hit![s.name]!.push(await dnsperf(s.port, hitFile, ['-c', '10', '-T', '1', '-l', String(SECONDS), '-v']));
+      if (!s.missOnly) for (let r = 0; r < RUNS; r++) results.hit![s.name]!.push(await dnsperf(s.port, hitFile, ['-c', '10', '-T', '1', '-l', String(SECONDS), '-v']));
       results.miss![s.name] = [];
       for (let r = 0; r < RUNS; r++) {
         const missFile = join(dir, `miss-${s.name}-${r}.txt`);
@@ -159,13 +166,14 @@ async function main(): Promise<void> {
 
     for (const workload of ['hit', 'miss'] as const) {
       process.stdout.write(`\n${workload === 'hit' ? 'cache hit' : 'cache miss'} (median of ${RUNS}):\n`);
-      process.stdout.write(`${'server'.padEnd(10)} ${'q/s'.padStart(9)} ${'vs dnsmasq'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p90 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'p99.9 ms'.padStart(9)} ${'lost'.padStart(6)}  runs q/s\n`);
+      process.stdout.write(`${'server'.padEnd(13)} ${'q/s'.padStart(9)} ${'vs dnsmasq'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p90 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'p99.9 ms'.padStart(9)} ${'lost'.padStart(6)}  runs q/s\n`);
       const base = median(results[workload]!.dnsmasq!.map((r) => r.qps));
       for (const s of servers) {
         const rs = results[workload]![s.name]!;
+        if (rs.length === 0) continue;
         const m = (k: keyof RunResult): number => median(rs.map((r) => r[k]));
         const row = { server: s.name, workload, qps: m('qps'), ratioToDnsmasq: m('qps') / base, p50: m('p50'), p90: m('p90'), p99: m('p99'), p999: m('p999'), lost: m('lost'), runs: rs.map((r) => Math.round(r.qps)) };
-        process.stdout.write(`${s.name.padEnd(10)} ${Math.round(row.qps).toString().padStart(9)} ${row.ratioToDnsmasq.toFixed(2).padStart(10)} ${row.p50.toFixed(3).padStart(8)} ${row.p90.toFixed(3).padStart(8)} ${row.p99.toFixed(3).padStart(8)} ${row.p999.toFixed(3).padStart(9)} ${String(row.lost).padStart(6)}  ${row.runs.join(' ')}\n`);
+        process.stdout.write(`${s.name.padEnd(13)} ${Math.round(row.qps).toString().padStart(9)} ${row.ratioToDnsmasq.toFixed(2).padStart(10)} ${row.p50.toFixed(3).padStart(8)} ${row.p90.toFixed(3).padStart(8)} ${row.p99.toFixed(3).padStart(8)} ${row.p999.toFixed(3).padStart(9)} ${String(row.lost).padStart(6)}  ${row.runs.join(' ')}\n`);
         process.stdout.write(`BENCH_JSON ${JSON.stringify({ name: `dns-dnsperf ${workload} ${s.name}`, ...row })}\n`);
       }
     }

@@ -27,10 +27,14 @@ export interface ClientView {
   readonly maxBytes: number | undefined;
 }
 
-/** The largest UDP reply a client accepts: 512 without EDNS, else its size capped at ours... and at least 512. */
+/**
+ * The largest UDP reply we send a client: 512 without EDNS, else its advertised size capped at
+ * 1232 (DNS Flag Day 2020, dnsmasq `--edns-packet-max`): larger answers get TC and go over TCP
+ * instead of as fragmented datagrams.
+ */
 export function udpLimitFor(edns: EdnsInfo | undefined): number {
   if (edns === undefined) return CLASSIC_UDP_BYTES;
-  return Math.max(CLASSIC_UDP_BYTES, Math.min(edns.udpPayloadBytes, 4096));
+  return Math.max(CLASSIC_UDP_BYTES, Math.min(edns.udpPayloadBytes, EDNS_UDP_PAYLOAD_BYTES));
 }
 
 function writeOpt(out: Uint8Array, off: number, dnssecOk: boolean, extendedRcode = 0): number {

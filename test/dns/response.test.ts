@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseMessage, scanResponse } from '../../src/dns/message.js';
-import { buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, encodeName, finishForClient, type ClientView } from '../../src/dns/response.js';
+import { buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, encodeName, finishForClient, udpLimitFor, type ClientView } from '../../src/dns/response.js';
 import { A, TXT, query, rd16, reply } from './wire.js';
 import { toHex } from '../../src/runtime/bytes.js';
 
@@ -93,5 +93,14 @@ describe('buildLocalAnswer', () => {
     fc.assert(fc.property(fc.string(), fc.uint8Array({ maxLength: 300 }), (name, rdata) => {
       buildLocalAnswer(view(q, 512), 'a.b', [{ name, type: 16, ttl: 1, rdata }], 0);
     }));
+  });
+});
+
+describe('udpLimitFor', () => {
+  it('is 512 without EDNS and the client size capped at 1232 with it', () => {
+    expect(udpLimitFor(undefined)).toBe(512);
+    expect(udpLimitFor({ udpPayloadBytes: 512, version: 0, dnssecOk: false })).toBe(512);
+    expect(udpLimitFor({ udpPayloadBytes: 1000, version: 0, dnssecOk: false })).toBe(1000);
+    expect(udpLimitFor({ udpPayloadBytes: 4096, version: 0, dnssecOk: false })).toBe(1232);
   });
 });
