@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missing } from '../support/prereq.js';
 import { createLogger } from '../../src/runtime/log.js';
@@ -13,6 +14,7 @@ import { SeededRng } from '../../src/runtime/rng.js';
 import { DNS_DEFAULTS, startDnsService, type DnsService } from '../../src/cli/dns.js';
 import { parseUpstream, type UpstreamSpec } from '../../src/dns/upstream-spec.js';
 import { parseMessage } from '../../src/dns/message.js';
+import { TcpFrameDecoder, frameMessage } from '../../src/dns/tcp-frame.js';
 import { dig, freePort, sleep, startUnbound, type Unbound } from './dns-support.js';
 import { A, query, reply } from '../dns/wire.js';
 
@@ -134,6 +136,28 @@ describe.skipIf(missing({ command: 'unbound' }, { command: 'dig' }).length > 0)(
     const udp = await dig(port, ['+ignore', 'big.example', 'TXT']);
     expect(udp.flags).toContain('tc');
     expect((await dig(port, ['+tcp', 'nas.home.lan', 'A'])).answers.map((a) => a.data)).toEqual(['10.0.0.5']);
+  });
+
+  it('answers pipelined TCP queries written one byte at a time', async () => {
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    const stream = Uint8Array.from([...frameMessage(query('nas.home.lan', 1, { id: 0x0a01 })), ...frameMessage(query('www.example', 1, { id: 0x0a02 }))]);
+    const decoder = new TcpFrameDecoder();
+    const got: number[] = [];
+    const done = new Promise<void>((resolve) => {
+      sock.on('data', (c: Buffer) => {
+        const r = decoder.push(c);
+        if (r.ok) for (const m of r.messages) got.push((m[0]! << 8) | m[1]!);
+        if (got.length === 2) resolve();
+      });
+    });
+    for (const b of stream) {
+      sock.write(Uint8Array.of(b));
+      await sleep(1);
+    }
+    await Promise.race([done, sleep(3_000)]);
+    sock.destroy();
+    expect(got.sort()).toEqual([0x0a01, 0x0a02]);
   });
 
   it('ignores replies with the wrong ID, question or source port', async () => {
