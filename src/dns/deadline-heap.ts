@@ -38,6 +38,24 @@ export class DeadlineHeap<T> {
     return undefined;
   }
 
+  /**
+   * Drops every item for which `isLive` is false and rebuilds the heap: O(n). Call when dead
+   * items (answered queries whose timers never fired) far outnumber live ones.
+   */
+  compact(isLive: (item: T, at: number) => boolean): void {
+    const at: number[] = [];
+    const items: T[] = [];
+    for (let i = 0; i < this.#at.length; i++) {
+      if (isLive(this.#items[i]!, this.#at[i]!)) {
+        at.push(this.#at[i]!);
+        items.push(this.#items[i]!);
+      }
+    }
+    this.#at.length = 0;
+    this.#items.length = 0;
+    for (let i = 0; i < at.length; i++) this.push(at[i]!, items[i]!);
+  }
+
   /** Removes and returns the earliest item if its time is ≤ `now`. */
   popDue(now: number): { at: number; item: T } | undefined {
     if (this.#at.length === 0 || this.#at[0]! > now) return undefined;

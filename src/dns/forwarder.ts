@@ -180,6 +180,8 @@ export class Forwarder<C> {
       staleDeadlineMs: undefined, staleServed: false, softFail: undefined, done: false,
     };
     this.#pending.set(key, pending);
+    // Answered queries leave their timers behind (lazy deletion); keep them a bounded multiple.
+    if (this.#timers.size > 4 * (this.#pending.size + this.#attempts.size) + 4_096) this.#timers.compact((t, at) => Forwarder.#isLive(t, at));
     this.#timers.push(pending.deadlineMs, { kind: 'query', pending: pending as Pending<unknown> });
     if (hit?.type === 'stale') {
       pending.staleDeadlineMs = nowMs + (this.#opts.staleAnswerAfterMs ?? 1_800);
