@@ -1,0 +1,100 @@
+/**
+ * Prometheus metrics for the DNS forwarder (`tsplane_dns_*`), registered on the process
+ * registry passed in (src/runtime/metrics.ts), plus the query-log entry shape and sink type.
+ * The API is one call per event so the forwarder stays readable:
+ *   metrics.query('internal', RCODE.NOERROR, true)
+ *   metrics.upstream('public', '127.0.0.1:5301', 12.5)      // answered, latency in ms
+ *   metrics.upstreamFailure('public', '127.0.0.1:5301', 'timeout')
+ *   metrics.blocked('oisd')
+ * Label values come from config (group, server and list names) or closed unions, so the
+ * series count is bounded by the config, never by query traffic.
+ */
+import { Counter, Gauge, Histogram, type Registry } from '../runtime/metrics.js';
+import { RCODE } from './rdata.js';
+
+/** Why an upstream attempt failed. */
+export const UPSTREAM_FAILURES = ['timeout', 'servfail', 'refused', 'io', 'malformed', 'tls'] as const;
+export type UpstreamFailure = (typeof UPSTREAM_FAILURES)[number];
+
+/** Route label values besides group names: answered locally, blocked, or refused before routing. */
+export const SPECIAL_ROUTES = ['local', 'blocked', 'none'] as const;
+
+/** Upstream latency buckets, seconds: 1 ms (loopback) … 5 s (timeouts). */
+const UPSTREAM_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export interface DnsMetrics {
+  /** One client query answered: route (group name or `local`/`blocked`/`none`), RCODE, from cache or not. */
+  query(route: string, rcode: number, cacheHit: boolean): void;
+  /** One upstream answer received after `latencyMs`. */
+  upstream(group: string, server: string, latencyMs: number): void;
+  /** One upstream attempt failed. */
+  upstreamFailure(group: string, server: string, reason: UpstreamFailure): void;
+  /** One query (or CNAME-cloaked answer) blocked by `list`. */
+  blocked(list: string): void;
+  /** Blocklist state after a load or refresh: rule count and whether the refresh succeeded. */
+  blocklistLoaded(list: string, rules: number, ok: boolean, wallTimeMs: number): void;
+}
+
+const RCODE_NAMES = new Map<number, string>(Object.entries(RCODE).map(([k, v]) => [v, k]));
+
+/** The text label for an RCODE (`NOERROR`, `NXDOMAIN`, …; numbers for others). */
+export function rcodeLabel(rcode: number): string {
+  return RCODE_NAMES.get(rcode) ?? String(rcode);
+}
+
+/** Registers the DNS metrics on `registry` and returns the recorder. Call once per registry. */
+export function createDnsMetrics(registry: Registry): DnsMetrics {
+  const registers = [registry];
+  const queries = new Counter({ name: 'tsplane_dns_queries_total', help: 'Client queries answered, by route, response code and cache hit', labelNames: ['route', 'rcode', 'cache'] as const, registers });
+  const latency = new Histogram({ name: 'tsplane_dns_upstream_duration_seconds', help: 'Time from sending a query upstream to its answer', labelNames: ['group', 'server'] as const, buckets: UPSTREAM_BUCKETS_S, registers });
+  const failures = new Counter({ name: 'tsplane_dns_upstream_failures_total', help: 'Upstream attempts that failed, by reason', labelNames: ['group', 'server', 'reason'] as const, registers });
+  const blocked = new Counter({ name: 'tsplane_dns_blocked_total', help: 'Queries blocked, by the list that matched', labelNames: ['list'] as const, registers });
+  const rules = new Gauge({ name: 'tsplane_dns_blocklist_rules', help: 'Rules loaded from each blocklist (last good copy)', labelNames: ['list'] as const, registers });
+  const refreshFailures = new Counter({ name: 'tsplane_dns_blocklist_refresh_failures_total', help: 'Blocklist loads that failed (the last good copy stays in use)', labelNames: ['list'] as const, registers });
+  const lastSuccess = new Gauge({ name: 'tsplane_dns_blocklist_last_success_timestamp_seconds', help: 'Wall-clock time of the last successful load of each blocklist', labelNames: ['list'] as const, registers });
+  return {
+    query(route, rcode, cacheHit) {
+      queries.inc({ route, rcode: rcodeLabel(rcode), cache: cacheHit ? 'hit' : 'miss' });
+    },
+    upstream(group, server, latencyMs) {
+      latency.observe({ group, server }, latencyMs / 1000);
+    },
+    upstreamFailure(group, server, reason) {
+      failures.inc({ group, server, reason });
+    },
+    blocked(list) {
+      blocked.inc({ list });
+    },
+    blocklistLoaded(list, count, ok, wallTimeMs) {
+      if (!ok) {
+        refreshFailures.inc({ list });
+        return;
+      }
+      rules.set({ list }, count);
+      lastSuccess.set({ list }, Math.floor(wallTimeMs / 1000));
+    },
+  };
+}
+
+/** One line of the query log (JSON-serializable; names are already lower case). */
+export interface QueryLogEntry {
+  /** Wall-clock time the answer was sent, ms since the epoch. */
+  readonly timeMs: number;
+  /** Client address and port as text. */
+  readonly client: string;
+  readonly transport: 'udp' | 'tcp';
+  readonly qname: string;
+  readonly qtype: number;
+  /** What answered: a group name, `local`, `blocked` or `none`. */
+  readonly route: string;
+  readonly rcode: string;
+  readonly cacheHit: boolean;
+  /** The list that blocked the query, when blocked. */
+  readonly list?: string;
+  /** The upstream server that answered, when forwarded. */
+  readonly upstream?: string;
+  readonly durationMs: number;
+}
+
+/** Where query-log entries go; must not throw and must not block (drop when behind). */
+export type QueryLogSink = (entry: QueryLogEntry) => void;
