@@ -1,198 +1,154 @@
 /**
  * `tsplane dns`: the split-DNS forwarder as a command, and `startDnsService` for `tsplane run`
- * to embed it. Flags are parsed once here into a typed `DnsServiceConfig`; nothing past this
- * point sees strings that still need interpreting.
+ * to embed it. Flags are turned into the same `dns:` mapping a config file holds and validated
+ * by the one schema (src/dns/config.ts), so `--upstream x` and `upstreams: …` can never mean
+ * different things, and every mistake names the flag.
  */
 import type { Clock } from '../runtime/clock.js';
 import { SystemClock } from '../runtime/clock.js';
+import { parseConfigText } from '../runtime/config-file.js';
 import { ConfigError } from '../runtime/errors.js';
 import { createLogger, type Logger } from '../runtime/log.js';
 import { Scheduler } from '../runtime/loop.js';
-import { Gauge, createRegistry, type Registry } from '../runtime/metrics.js';
+import { createRegistry, type Registry } from '../runtime/metrics.js';
 import { SystemRng, type Rng } from '../runtime/rng.js';
-import type { CacheOptions } from '../dns/cache.js';
-import { Forwarder, type UpstreamGroup } from '../dns/forwarder.js';
-import type { BlockedAnswerForm, QueryPolicy } from '../dns/local-answer.js';
+import { loadDnsConfig, parseDnsConfig, type DnsConfig } from '../dns/config.js';
+import { Forwarder, type ForwarderObserver } from '../dns/forwarder.js';
+import { cacheOptionsFrom, forwarderRouting } from '../dns/forwarder-config.js';
 import { startDnsServer, type ClientHandle, type ListenAddress } from '../dns/io/server.js';
-import { LOCAL_NXDOMAIN_GROUP, PRIVATE_REVERSE_CIDRS, RouteTable, normalizeSuffix, reverseZonesForCidr, type Route } from '../dns/router.js';
-import type { Strategy } from '../dns/upstream-health.js';
-import { parseUpstream, type UpstreamSpec } from '../dns/upstream-spec.js';
+import { startFiltering, type Filtering } from '../dns/io/filtering.js';
+import { openQueryLog } from '../dns/io/query-log.js';
 import type { UpstreamTransportOptions } from '../dns/io/upstream.js';
-
-export interface DnsRouteConfig {
-  /** A name suffix (`home.lan`) or a CIDR whose reverse zones are routed (`10.0.0.0/8`). */
-  readonly suffix: string;
-  readonly upstreams: readonly UpstreamSpec[];
-  /** Default true: internal names never go to the fallback upstreams. */
-  readonly internalOnly: boolean;
-}
-
-/** Everything the DNS service needs, already validated. */
-export interface DnsServiceConfig {
-  readonly listen: readonly ListenAddress[];
-  readonly upstreams: readonly UpstreamSpec[];
-  readonly routes: readonly DnsRouteConfig[];
-  readonly fallback: readonly UpstreamSpec[];
-  readonly strategy: Strategy;
-  readonly cache: Partial<CacheOptions>;
-  readonly attemptTimeoutMs: number;
-  readonly queryTimeoutMs: number;
-  /** Answer NXDOMAIN for private reverse zones no route covers (dnsmasq `--bogus-priv`). */
-  readonly privateReverseNxdomain: boolean;
-  readonly blockedAnswer: BlockedAnswerForm;
-  readonly upstreamTransport: UpstreamTransportOptions;
-}
-
-export const DNS_DEFAULTS: DnsServiceConfig = {
-  listen: [{ host: '127.0.0.1', port: 5353 }],
-  upstreams: [],
-  routes: [],
-  fallback: [],
-  strategy: 'failover',
-  cache: {},
-  attemptTimeoutMs: 1_000,
-  queryTimeoutMs: 4_000,
-  privateReverseNxdomain: true,
-  blockedAnswer: 'null-ip',
-  upstreamTransport: {},
-};
+import { createDnsMetrics, rcodeLabel, type DnsMetrics, type QueryLogSink } from '../dns/metrics.js';
 
 export interface DnsServiceDeps {
   readonly clock?: Clock;
   readonly rng?: Rng;
   readonly logger?: Logger;
+  /** Metrics are registered here when the config enables them. */
   readonly registry?: Registry;
+  /** The process scheduler; one is created (and stopped on close) when absent. */
   readonly scheduler?: Scheduler;
-  readonly policy?: QueryPolicy;
+  /** Transport tuning (tests, benchmarks): UDP socket rotation, extra CA. */
+  readonly upstream?: UpstreamTransportOptions;
+  /** Answer unrouted private reverse zones NXDOMAIN locally (default true). */
+  readonly privateReverseNxdomain?: boolean;
 }
 
 export interface DnsService {
   readonly addresses: readonly ListenAddress[];
   readonly forwarder: Forwarder<ClientHandle>;
+  readonly filtering: Filtering;
   close(): Promise<void>;
 }
 
-/** Builds the upstream groups and route table from the config (one group per distinct upstream list). */
-export function buildRouting(config: DnsServiceConfig): { groups: UpstreamGroup[]; routes: RouteTable; fallbackGroup: string | undefined } {
-  const groups = new Map<string, UpstreamGroup>();
-  const groupFor = (ups: readonly UpstreamSpec[]): string => {
-    const name = ups.map((u) => u.id).join(',');
-    if (!groups.has(name)) groups.set(name, { name, upstreams: ups, strategy: config.strategy });
-    return name;
-  };
-  const defaultGroup = config.upstreams.length > 0 ? groupFor(config.upstreams) : LOCAL_NXDOMAIN_GROUP;
-  const routes: Route[] = [];
-  for (const r of config.routes) {
-    const group = groupFor(r.upstreams);
-    const suffixes = r.suffix.includes('/') ? reverseZonesForCidr(r.suffix) : [normalizeSuffix(r.suffix)];
-    if (!suffixes) throw new ConfigError('dns', undefined, 'route', `'${r.suffix}' is not a valid CIDR`);
-    for (const suffix of suffixes) routes.push({ suffix, group, internalOnly: r.internalOnly });
-  }
-  if (config.privateReverseNxdomain) {
-    const routed = new RouteTable(routes, defaultGroup);
-    for (const cidr of PRIVATE_REVERSE_CIDRS) {
-      for (const suffix of reverseZonesForCidr(cidr) ?? []) {
-        // Only where no configured route already covers the zone (or a parent of it).
-        if (routed.lookup(suffix).suffix === '') routes.unshift({ suffix, group: LOCAL_NXDOMAIN_GROUP, internalOnly: true });
-      }
-    }
-  }
-  const fallbackGroup = config.fallback.length > 0 ? groupFor(config.fallback) : undefined;
-  return { groups: [...groups.values()], routes: new RouteTable(routes, defaultGroup), fallbackGroup };
+function clientText(c: ClientHandle): string {
+  if (c.kind === 'udp') return c.address.includes(':') ? `[${c.address}]:${c.port}` : `${c.address}:${c.port}`;
+  const a = c.conn.sock.remoteAddress ?? '?';
+  return a.includes(':') ? `[${a}]:${c.conn.sock.remotePort ?? 0}` : `${a}:${c.conn.sock.remotePort ?? 0}`;
 }
 
-/** Starts the forwarder and its listeners; `close()` stops everything it started. */
-export async function startDnsService(config: DnsServiceConfig, deps: DnsServiceDeps = {}): Promise<DnsService> {
+/** Bridges forwarder events to Prometheus metrics and the query log (either may be absent). */
+function observerFor(metrics: DnsMetrics | undefined, log: QueryLogSink | undefined, clock: Clock): ForwarderObserver<ClientHandle> | undefined {
+  if (!metrics && !log) return undefined;
+  return {
+    answered: (e) => {
+      metrics?.query(e.route, e.rcode, e.cacheHit);
+      log?.({
+        timeMs: clock.wallTimeMs(), client: clientText(e.client), transport: e.transport, qname: e.qname, qtype: e.qtype, route: e.route,
+        rcode: rcodeLabel(e.rcode), cacheHit: e.cacheHit, ...(e.list !== undefined ? { list: e.list } : {}),
+        ...(e.upstream !== undefined ? { upstream: e.upstream.label ?? e.upstream.id } : {}), durationMs: e.durationMs,
+      });
+    },
+    upstreamAnswered: (group, up, ms) => metrics?.upstream(group, up.label ?? up.id, ms),
+    upstreamFailed: (group, up, reason) => metrics?.upstreamFailure(group, up.label ?? up.id, reason),
+    blocked: (list) => metrics?.blocked(list),
+  };
+}
+
+/** Starts filtering (local records, blocklists), the forwarder and its listeners. */
+export async function startDnsService(config: DnsConfig, deps: DnsServiceDeps = {}): Promise<DnsService> {
   const clock = deps.clock ?? new SystemClock();
   const rng = deps.rng ?? new SystemRng();
   const logger = deps.logger ?? createLogger({ name: 'dns' });
   const ownScheduler = deps.scheduler === undefined;
   const scheduler = deps.scheduler ?? new Scheduler(clock);
-  const { groups, routes, fallbackGroup } = buildRouting(config);
+  const metrics = config.metrics && deps.registry ? createDnsMetrics(deps.registry) : undefined;
+  const queryLog = openQueryLog(config.queryLog, logger);
+  const filtering = await startFiltering(config, { clock, logger, scheduler, ...(metrics ? { metrics } : {}) });
+  const { groups, routes, fallbackGroup } = forwarderRouting(config, deps.privateReverseNxdomain ?? true);
   const forwarder = new Forwarder<ClientHandle>({
-    groups, routes, fallbackGroup, rng, cache: config.cache, policy: deps.policy,
-    attemptTimeoutMs: config.attemptTimeoutMs, queryTimeoutMs: config.queryTimeoutMs, blockedAnswer: config.blockedAnswer,
+    groups, routes, fallbackGroup, rng, cache: cacheOptionsFrom(config.cache), policy: filtering.policy,
+    blockedAnswer: config.blocking.answer, blockedTtlS: config.blocking.blockedTtlS,
+    attemptTimeoutMs: Math.max(...groups.map((g) => g.timeoutMs ?? 0), 1_000),
+    queryTimeoutMs: Math.max(4_000, 2 * Math.max(...groups.map((g) => (g.timeoutMs ?? 1_000) * Math.max(1, g.upstreams.length)))),
+    observer: observerFor(metrics, queryLog.sink, clock) as ForwarderObserver<unknown> | undefined,
   });
-  if (deps.registry) registerForwarderMetrics(deps.registry, forwarder);
-  const server = await startDnsServer({ listen: config.listen, forwarder, scheduler, clock, logger, upstream: config.upstreamTransport });
-  logger.info({ listen: server.addresses, routes: routes.routes.length, groups: groups.map((g) => g.name) }, 'dns: forwarder listening');
+  let server;
+  try {
+    server = await startDnsServer({
+      listen: config.listeners.map((l) => ({ host: l.address, port: l.port })), forwarder, scheduler, clock, logger, upstream: deps.upstream ?? {},
+    });
+  } catch (err) {
+    filtering.close();
+    await queryLog.close();
+    if (ownScheduler) scheduler.stop();
+    throw err;
+  }
+  logger.info({ listen: server.addresses, groups: groups.map((g) => g.name), routes: config.routes.length }, 'dns: forwarder listening');
   return {
     addresses: server.addresses,
     forwarder,
+    filtering,
     close: async () => {
       await server.close();
+      filtering.close();
+      await queryLog.close();
       if (ownScheduler) scheduler.stop();
     },
   };
 }
 
-/** Exposes the forwarder's counters as `tsplane_dns_*` gauges read at scrape time. */
-function registerForwarderMetrics(registry: Registry, forwarder: Forwarder<ClientHandle>): void {
-  // Gauges with collect() keep the hot path free of metric updates.
-  {
-    for (const [name, help] of [
-      ['queries', 'client queries received'], ['cacheHits', 'answers from cache'], ['staleAnswers', 'stale answers served (RFC 8767)'],
-      ['forwarded', 'queries sent upstream'], ['servfail', 'SERVFAIL answers'], ['mismatchedReplies', 'upstream replies ignored (wrong source, ID or question)'],
-      ['upstreamTimeouts', 'upstream attempts timed out'], ['tcpRetries', 'truncated answers retried over TCP'],
-    ] as const) {
-      const metric = `tsplane_dns_forwarder_${name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`;
-      if (registry.getSingleMetric(metric)) continue;
-      new Gauge({ name: metric, help, registers: [registry], collect() { this.set(Number(forwarder.stats[name])); } });
-    }
-  }
-}
-
-const USAGE = `usage: tsplane dns [options]
+const USAGE = `usage: tsplane dns [--config FILE] [options]
+  --config FILE               a YAML file with a dns: section (see examples/dns.yaml)
   --listen HOST:PORT          address to serve UDP+TCP on (repeatable; default 127.0.0.1:5353)
-  --upstream ADDR[,ADDR]      default upstreams: IP[:PORT], tcp://, tls://HOST[:853], https://HOST/dns-query
-  --route SUFFIX=ADDR[,ADDR]  send names under SUFFIX (or reverse zones of a CIDR) to ADDR (repeatable)
-  --fallback ADDR[,ADDR]      tried when a public route's upstreams all fail (never for routes)
+  --upstream ADDR[,ADDR]      default upstreams: IP[:PORT], tcp://IP, tls://IP[:853], https://IP/dns-query
+  --route SUFFIX=ADDR[,ADDR]  names under SUFFIX (or reverse zones of a CIDR) go to ADDR; internal-only (repeatable)
   --strategy NAME             failover | round-robin | parallel-best (default failover)
+  --timeout DURATION          per-upstream timeout, e.g. 1s (default 2s)
+  --blocklist FILE|URL        hosts / domain / adblock list (repeatable)
+  --blocked-answer FORM       null_ip | nxdomain | refused (default null_ip)
   --cache-size N              cached answers (default 10000; 0 disables the cache)
-  --min-ttl S / --max-ttl S   clamp cached TTLs
-  --serve-stale S             serve expired answers for up to S seconds when upstreams fail
-  --timeout MS                per-upstream timeout (default 1000)
-  --query-timeout MS          total time before SERVFAIL (default 4000)
-  --blocked-answer FORM       null-ip | nxdomain | refused
-  --no-private-reverse-nxdomain  forward unrouted private reverse lookups to the default upstreams
-  --udp-socket-per-query      a new UDP socket for every upstream query (default: rotated pool)
+  --min-ttl / --max-ttl DUR   clamp cached TTLs
+  --serve-stale DURATION      answer expired data this long past expiry when upstreams fail (0s: off)
+  --no-private-reverse-nxdomain  forward unrouted private reverse lookups instead of answering NXDOMAIN
+  --udp-socket-per-query      a new UDP socket for every upstream query (default: a rotated pool)
   --log-level LEVEL           pino level (default info)
+With --config, only --listen and --log-level may be added (they override the file).
 `;
 
-function upstreamList(flag: string, text: string): UpstreamSpec[] {
-  return text.split(',').filter((s) => s.trim() !== '').map((t) => {
-    const r = parseUpstream(t);
-    if (!r.ok) throw new ConfigError('command line', undefined, flag, r.error);
-    return r.spec;
-  });
+export interface DnsCommandOptions {
+  readonly config: DnsConfig;
+  readonly logLevel: string;
+  readonly privateReverseNxdomain: boolean;
+  readonly upstream: UpstreamTransportOptions;
 }
 
-function parseListen(text: string): ListenAddress {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
-  if (!m || Number(m[2]) > 65535) throw new ConfigError('command line', undefined, '--listen', `'${text}' is not HOST:PORT`);
-  return { host: m[1]!, port: Number(m[2]) };
-}
-
-function num(flag: string, text: string | undefined): number {
-  const n = Number(text);
-  if (text === undefined || !Number.isFinite(n) || n < 0) throw new ConfigError('command line', undefined, flag, `'${text}' is not a non-negative number`);
-  return n;
-}
-
-/** Parses `tsplane dns` flags into a config (throws ConfigError naming the flag). */
-export function parseDnsArgs(args: readonly string[]): DnsServiceConfig & { logLevel: string } {
-  const listen: ListenAddress[] = [];
-  const upstreams: UpstreamSpec[] = [];
-  const routes: DnsRouteConfig[] = [];
-  let fallback: UpstreamSpec[] = [];
-  let strategy: Strategy = 'failover';
-  const cache: { -readonly [K in keyof CacheOptions]?: CacheOptions[K] } = {};
-  let attemptTimeoutMs = DNS_DEFAULTS.attemptTimeoutMs;
-  let queryTimeoutMs = DNS_DEFAULTS.queryTimeoutMs;
-  let privateReverseNxdomain = true;
-  let blockedAnswer: BlockedAnswerForm = 'null-ip';
+/** Parses `tsplane dns` flags (throws ConfigError naming the flag). */
+export function parseDnsArgs(args: readonly string[], cwd = process.cwd()): DnsCommandOptions {
+  const listen: string[] = [];
+  const upstreams: string[] = [];
+  const routes: { key: 'suffix' | 'reverse'; value: string; servers: string[] }[] = [];
+  const lists: string[] = [];
+  const cache: Record<string, unknown> = {};
+  const blocking: Record<string, unknown> = {};
+  let strategy: string | undefined;
+  let timeout: string | undefined;
+  let configFile: string | undefined;
   let logLevel = 'info';
-  const upstreamTransport: { -readonly [K in keyof UpstreamTransportOptions]?: UpstreamTransportOptions[K] } = {};
+  let privateReverseNxdomain = true;
+  const upstream: { udpMaxUsesPerSocket?: number } = {};
+  let routingFlags = false;
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
     const value = (): string => {
@@ -200,46 +156,72 @@ export function parseDnsArgs(args: readonly string[]): DnsServiceConfig & { logL
       if (v === undefined) throw new ConfigError('command line', undefined, flag, 'needs a value');
       return v;
     };
+    routingFlags ||= !['--config', '--listen', '--log-level', '--udp-socket-per-query', '--no-private-reverse-nxdomain'].includes(flag);
     switch (flag) {
-      case '--listen': listen.push(parseListen(value())); break;
-      case '--upstream': upstreams.push(...upstreamList(flag, value())); break;
+      case '--config': configFile = value(); break;
+      case '--listen': listen.push(value()); break;
+      case '--upstream': upstreams.push(...value().split(',').filter((s) => s !== '')); break;
       case '--route': {
         const v = value();
         const eq = v.indexOf('=');
         if (eq <= 0) throw new ConfigError('command line', undefined, flag, `'${v}' is not SUFFIX=ADDR[,ADDR]`);
-        routes.push({ suffix: v.slice(0, eq), upstreams: upstreamList(flag, v.slice(eq + 1)), internalOnly: true });
+        const target = v.slice(0, eq);
+        routes.push({ key: target.includes('/') ? 'reverse' : 'suffix', value: target, servers: v.slice(eq + 1).split(',').filter((s) => s !== '') });
         break;
       }
-      case '--fallback': fallback = upstreamList(flag, value()); break;
-      case '--strategy': {
-        const v = value();
-        if (v !== 'failover' && v !== 'round-robin' && v !== 'parallel-best') throw new ConfigError('command line', undefined, flag, `unknown strategy '${v}'`);
-        strategy = v;
+      case '--strategy': strategy = value(); break;
+      case '--timeout': timeout = value(); break;
+      case '--blocklist': lists.push(value()); break;
+      case '--blocked-answer': blocking.answer = value(); break;
+      case '--cache-size': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 0) throw new ConfigError('command line', undefined, flag, 'must be a whole number ≥ 0');
+        if (n === 0) cache.enabled = false;
+        else cache.max_entries = n;
         break;
       }
-      case '--cache-size': cache.maxEntries = num(flag, value()); break;
-      case '--min-ttl': cache.minTtlS = num(flag, value()); break;
-      case '--max-ttl': cache.maxTtlS = num(flag, value()); break;
-      case '--serve-stale': cache.staleMaxS = num(flag, value()); break;
-      case '--timeout': attemptTimeoutMs = num(flag, value()); break;
-      case '--query-timeout': queryTimeoutMs = num(flag, value()); break;
-      case '--blocked-answer': {
+      case '--min-ttl': cache.min_ttl = value(); break;
+      case '--max-ttl': cache.max_ttl = value(); break;
+      case '--serve-stale': {
         const v = value();
-        if (v !== 'null-ip' && v !== 'nxdomain' && v !== 'refused') throw new ConfigError('command line', undefined, flag, `unknown form '${v}'`);
-        blockedAnswer = v;
+        if (/^0+[a-z]*$/.test(v)) cache.serve_stale = false;
+        else cache.max_stale = v;
         break;
       }
       case '--no-private-reverse-nxdomain': privateReverseNxdomain = false; break;
-      case '--udp-socket-per-query': upstreamTransport.udpMaxUsesPerSocket = 1; break;
+      case '--udp-socket-per-query': upstream.udpMaxUsesPerSocket = 1; break;
       case '--log-level': logLevel = value(); break;
-      default: throw new ConfigError('command line', undefined, flag, 'unknown option');
+      default: throw new ConfigError('command line', undefined, flag, 'unknown option (see tsplane dns --help)');
     }
   }
-  if (upstreams.length === 0 && routes.length === 0) throw new ConfigError('command line', undefined, '--upstream', 'at least one upstream or route is required');
-  return {
-    ...DNS_DEFAULTS, listen: listen.length > 0 ? listen : DNS_DEFAULTS.listen, upstreams, routes, fallback, strategy, cache,
-    attemptTimeoutMs, queryTimeoutMs, privateReverseNxdomain, blockedAnswer, upstreamTransport, logLevel,
-  };
+  let config: DnsConfig;
+  if (configFile !== undefined) {
+    if (routingFlags) throw new ConfigError('command line', undefined, '--config', 'give either --config or upstream/route flags, not both');
+    config = loadDnsConfig(configFile);
+    if (listen.length > 0) config = { ...config, listeners: parseFromFlags({ listen, upstreams: { default: { servers: ['127.0.0.1'] } } }, cwd).listeners };
+  } else {
+    if (upstreams.length === 0 && routes.length === 0) throw new ConfigError('command line', undefined, '--upstream', 'at least one --upstream or --route is required');
+    const group = (servers: string[]) => ({ servers, ...(strategy ? { strategy } : {}), ...(timeout ? { timeout } : {}) });
+    const groups: Record<string, unknown> = {};
+    if (upstreams.length > 0) groups.default = group(upstreams);
+    for (const r of routes) groups[r.value] = group(r.servers);
+    const mapping = {
+      listen: listen.length > 0 ? listen : ['127.0.0.1:5353'],
+      upstreams: groups,
+      routes: routes.map((r) => ({ [r.key]: r.value, group: r.value, internal_only: true })),
+      default_group: upstreams.length > 0 ? 'default' : routes[0]!.value,
+      cache,
+      blocking: { ...blocking, ...(lists.length > 0 ? { lists } : {}) },
+    };
+    config = parseFromFlags(mapping, cwd);
+  }
+  return { config, logLevel, privateReverseNxdomain, upstream };
+}
+
+/** Validates a flags-built mapping with the config schema; errors are reported against the flags. */
+function parseFromFlags(mapping: unknown, cwd: string): DnsConfig {
+  // JSON is YAML: the schema (and its error messages naming keys) applies unchanged.
+  return parseDnsConfig(parseConfigText(JSON.stringify(mapping), 'command line', { baseDir: cwd }));
 }
 
 /** Entry point for `tsplane dns ARGS`: runs until SIGINT/SIGTERM. */
@@ -248,18 +230,20 @@ export async function dnsCommand(args: readonly string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  let config: ReturnType<typeof parseDnsArgs>;
+  let opts: DnsCommandOptions;
   try {
-    config = parseDnsArgs(args);
+    opts = parseDnsArgs(args);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`tsplane dns: ${err.message}\n${USAGE}`);
+      process.stderr.write(`tsplane dns: ${err.message}\n`);
       return 2;
     }
     throw err;
   }
-  const logger = createLogger({ name: 'dns', level: config.logLevel as 'info' });
-  const service = await startDnsService(config, { logger, registry: createRegistry() });
+  const logger = createLogger({ name: 'dns', level: opts.logLevel as 'info' });
+  const service = await startDnsService(opts.config, {
+    logger, registry: createRegistry(), privateReverseNxdomain: opts.privateReverseNxdomain, upstream: opts.upstream,
+  });
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -454,6 +454,6 @@ export class Forwarder<C> {
     }
     this.stats.blocked++;
     this.#opts.observer?.blocked?.(d.list);
-    return blockedAnswer(view, msg.qname, msg.qtype, this.#opts.blockedAnswer ?? 'null-ip', this.#opts.blockedTtlS ?? 60);
+    return blockedAnswer(view, msg.qname, msg.qtype, this.#opts.blockedAnswer ?? 'null_ip', this.#opts.blockedTtlS ?? 60);
   }
 }

@@ -20,6 +20,12 @@ export interface UpstreamSpec {
   /** DoH path (with query), e.g. `/dns-query`. */
   readonly path: string;
   readonly family: 4 | 6 | 0;
+  /** TLS server name to send and verify (tls/https); defaults to `host` when it is a name. */
+  readonly serverName?: string | undefined;
+  /** PEM CA bundle to verify this upstream against (tls/https). */
+  readonly caFile?: string | undefined;
+  /** The address as the user wrote it, for logs and metrics. */
+  readonly label?: string | undefined;
 }
 
 export type UpstreamParse = { readonly ok: true; readonly spec: UpstreamSpec } | { readonly ok: false; readonly error: string };

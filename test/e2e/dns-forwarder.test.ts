@@ -11,18 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missing } from '../support/prereq.js';
 import { createLogger } from '../../src/runtime/log.js';
 import { SeededRng } from '../../src/runtime/rng.js';
-import { DNS_DEFAULTS, startDnsService, type DnsService } from '../../src/cli/dns.js';
-import { parseUpstream, type UpstreamSpec } from '../../src/dns/upstream-spec.js';
+import { startDnsService, type DnsService } from '../../src/cli/dns.js';
 import { parseMessage } from '../../src/dns/message.js';
 import { TcpFrameDecoder, frameMessage } from '../../src/dns/tcp-frame.js';
-import { dig, freePort, sleep, startUnbound, type Unbound } from './dns-support.js';
+import { dig, dnsConfig, freePort, sleep, startUnbound, type Unbound } from './dns-support.js';
 import { A, query, reply } from '../dns/wire.js';
-
-const spec = (t: string): UpstreamSpec => {
-  const r = parseUpstream(t);
-  if (!r.ok) throw new Error(r.error);
-  return r.spec;
-};
 
 describe.skipIf(missing({ command: 'unbound' }, { command: 'dig' }).length > 0)('DNS forwarder end to end (unbound, dig)', () => {
   let internal: Unbound;
@@ -72,22 +65,23 @@ describe.skipIf(missing({ command: 'unbound' }, { command: 'dig' }).length > 0)(
       setTimeout(() => send(reply(p.msg.qname, p.msg.qtype, { id, answers: [A(p.msg.qname, '192.0.2.99')] })), 50);
     });
 
-    const up = (u: Unbound) => spec(`127.0.0.1:${u.port}`);
+    const at = (p: number) => `127.0.0.1:${p}`;
     service = await startDnsService(
-      {
-        ...DNS_DEFAULTS,
-        listen: [{ host: '127.0.0.1', port: 0 }],
-        upstreams: [up(pubA), up(pubB)],
+      dnsConfig({
+        listen: ['127.0.0.1:0'],
+        upstreams: {
+          public: { servers: [at(pubA.port), at(pubB.port)], timeout: '500ms' },
+          internal: { servers: [at(internal.port)], timeout: '500ms' },
+          spoof: { servers: [at(fake.address().port)], timeout: '500ms' },
+        },
         routes: [
-          { suffix: 'home.lan', upstreams: [up(internal)], internalOnly: true },
-          { suffix: '10.0.0.0/8', upstreams: [up(internal)], internalOnly: true },
-          { suffix: 'spoof.test', upstreams: [spec(`127.0.0.1:${(fake.address()).port}`)], internalOnly: true },
+          { suffix: 'home.lan', group: 'internal' },
+          { reverse: '10.0.0.0/8', group: 'internal' },
+          { suffix: 'spoof.test', group: 'spoof' },
         ],
-        fallback: [up(pubB)],
-        cache: { staleMaxS: 3600 },
-        attemptTimeoutMs: 500,
-        queryTimeoutMs: 2_000,
-      },
+        default_group: 'public',
+        cache: { serve_stale: true, max_stale: '1h' },
+      }),
       { logger: createLogger({ level: 'silent', pretty: false }), rng: new SeededRng(1) },
     );
     port = service.addresses[0]!.port;

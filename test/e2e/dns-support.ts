@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseConfigText } from '../../src/runtime/config-file.js';
+import { parseDnsConfig, type DnsConfig } from '../../src/dns/config.js';
 
 /** A port free for both UDP and TCP on `host` right now. */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
@@ -114,3 +116,8 @@ export function dig(port: number, args: string[]): Promise<DigResult> {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A validated DnsConfig from a `dns:` mapping written as a JS object (same schema as YAML files). */
+export function dnsConfig(mapping: unknown): DnsConfig {
+  return parseDnsConfig(parseConfigText(JSON.stringify(mapping), 'test config', { baseDir: process.cwd() }));
+}

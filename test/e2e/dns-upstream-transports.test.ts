@@ -13,18 +13,11 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missing } from '../support/prereq.js';
 import { createLogger } from '../../src/runtime/log.js';
-import { DNS_DEFAULTS, startDnsService, type DnsService } from '../../src/cli/dns.js';
+import { startDnsService, type DnsService } from '../../src/cli/dns.js';
 import { parseMessage } from '../../src/dns/message.js';
 import { TcpFrameDecoder, frameMessage } from '../../src/dns/tcp-frame.js';
-import { parseUpstream, type UpstreamSpec } from '../../src/dns/upstream-spec.js';
 import { A, reply } from '../dns/wire.js';
-import { dig } from './dns-support.js';
-
-const spec = (t: string): UpstreamSpec => {
-  const r = parseUpstream(t);
-  if (!r.ok) throw new Error(r.error);
-  return r.spec;
-};
+import { dig, dnsConfig } from './dns-support.js';
 
 /** Answers any query with an A record whose last octet names the transport. */
 function answer(query: Uint8Array, lastOctet: number): Uint8Array | undefined {
@@ -53,7 +46,6 @@ const listen = (srv: net.Server): Promise<number> =>
 
 describe.skipIf(missing({ command: 'openssl' }, { command: 'dig' }).length > 0)('DNS upstream transports: TCP, DoT, DoH', () => {
   let dir: string;
-  let cert: Buffer;
   const servers: net.Server[] = [];
   let service: DnsService;
   let untrusted: DnsService;
@@ -63,7 +55,7 @@ describe.skipIf(missing({ command: 'openssl' }, { command: 'dig' }).length > 0)(
     dir = mkdtempSync(join(tmpdir(), `tsp-dnsc-tls-${process.pid}-`));
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'),
       '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-    cert = readFileSync(join(dir, 'cert.pem'));
+    const cert = readFileSync(join(dir, 'cert.pem'));
     const key = readFileSync(join(dir, 'key.pem'));
     const tcp = net.createServer(streamHandler(1));
     const dot = tls.createServer({ key, cert }, streamHandler(2));
@@ -82,20 +74,19 @@ describe.skipIf(missing({ command: 'openssl' }, { command: 'dig' }).length > 0)(
     });
     servers.push(tcp, dot, doh);
     const [tcpPort, dotPort, dohPort] = [await listen(tcp), await listen(dot), await listen(doh)];
-    const config = {
-      ...DNS_DEFAULTS,
-      listen: [{ host: '127.0.0.1', port: 0 }],
-      upstreams: [spec(`tcp://127.0.0.1:${tcpPort}`)],
-      routes: [
-        { suffix: 'dot.test', upstreams: [spec(`tls://127.0.0.1:${dotPort}`)], internalOnly: true },
-        { suffix: 'doh.test', upstreams: [spec(`https://127.0.0.1:${dohPort}/dns-query`)], internalOnly: true },
-      ],
-      attemptTimeoutMs: 1_000,
-      queryTimeoutMs: 2_000,
-    };
+    const mapping = (caFile: string | undefined) => ({
+      listen: ['127.0.0.1:0'],
+      upstreams: {
+        plain: { servers: [`tcp://127.0.0.1:${tcpPort}`], timeout: '1s' },
+        dot: { servers: [{ address: `tls://127.0.0.1:${dotPort}`, ...(caFile ? { ca_file: caFile } : {}) }], timeout: '1s' },
+        doh: { servers: [{ address: `https://127.0.0.1:${dohPort}/dns-query`, ...(caFile ? { ca_file: caFile } : {}) }], timeout: '1s' },
+      },
+      routes: [{ suffix: 'dot.test', group: 'dot' }, { suffix: 'doh.test', group: 'doh' }],
+      default_group: 'plain',
+    });
     const logger = createLogger({ level: 'silent', pretty: false });
-    service = await startDnsService({ ...config, upstreamTransport: { tlsCa: cert } }, { logger });
-    untrusted = await startDnsService(config, { logger });
+    service = await startDnsService(dnsConfig(mapping(join(dir, 'cert.pem'))), { logger });
+    untrusted = await startDnsService(dnsConfig(mapping(undefined)), { logger });
     port = service.addresses[0]!.port;
   });
 

@@ -9,6 +9,7 @@
  * Every reply goes to the forwarder, which checks source, ID and question itself.
  */
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -56,13 +57,14 @@ export class UpstreamTransports {
   readonly #opts: UpstreamTransportOptions;
   readonly #pools = new Map<string, { slots: (UdpSlot | undefined)[]; next: number }>();
   readonly #flights = new Map<number, Flight>();
-  readonly #agent: https.Agent;
+  /** One keep-alive agent per DoH upstream (each may have its own CA and server name). */
+  readonly #agents = new Map<string, https.Agent>();
+  readonly #caFiles = new Map<string, string>();
   #closed = false;
 
   constructor(events: UpstreamEvents, opts: UpstreamTransportOptions = {}) {
     this.#events = events;
     this.#opts = opts;
-    this.#agent = new https.Agent({ keepAlive: true, maxSockets: 16, ...this.#tlsOptions() });
   }
 
   /** Sends `bytes` for attempt `token` over `transport` to `upstream`. Never throws. */
@@ -102,14 +104,43 @@ export class UpstreamTransports {
     for (const token of [...this.#flights.keys()]) this.cancel(token);
     for (const pool of this.#pools.values()) for (const s of pool.slots) if (s) this.#closeSlot(s);
     this.#pools.clear();
-    this.#agent.destroy();
+    for (const a of this.#agents.values()) a.destroy();
+    this.#agents.clear();
   }
 
-  #tlsOptions(): tls.ConnectionOptions {
+  /**
+   * TLS options for `up`: SNI and verification name (its `serverName`, else its host when that
+   * is a name), its own CA file when configured (instead of the system store), else the
+   * transport-wide extra CA. Reading the CA file can throw; `send` turns that into an error.
+   */
+  #tlsOptions(up: UpstreamSpec): tls.ConnectionOptions {
+    const name = up.serverName ?? (up.family === 0 ? up.host : undefined);
+    let ca: string[] | undefined;
+    if (up.caFile !== undefined) {
+      let pem = this.#caFiles.get(up.caFile);
+      if (pem === undefined) {
+        pem = readFileSync(up.caFile, 'utf8');
+        this.#caFiles.set(up.caFile, pem);
+      }
+      ca = [pem];
+    } else if (this.#opts.tlsCa) {
+      ca = [...tls.rootCertificates, this.#opts.tlsCa.toString()];
+    }
     return {
-      ...(this.#opts.tlsCa ? { ca: [...tls.rootCertificates, this.#opts.tlsCa.toString()] } : {}),
+      ...(name !== undefined && net.isIP(name) === 0 ? { servername: name } : {}),
+      ...(name !== undefined ? { checkServerIdentity: (_host: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(name, cert) } : {}),
+      ...(ca ? { ca } : {}),
       ...(this.#opts.tlsInsecure ? { rejectUnauthorized: false } : {}),
     };
+  }
+
+  #agentFor(up: UpstreamSpec): https.Agent {
+    let a = this.#agents.get(up.id);
+    if (!a) {
+      a = new https.Agent({ keepAlive: true, maxSockets: 16, ...this.#tlsOptions(up) });
+      this.#agents.set(up.id, a);
+    }
+    return a;
   }
 
   #fail(token: number): void {
@@ -196,7 +227,7 @@ export class UpstreamTransports {
 
   #sendStream(token: number, up: UpstreamSpec, useTls: boolean, bytes: Uint8Array): void {
     const sock = useTls
-      ? tls.connect({ host: up.host, port: up.port, ALPNProtocols: ['dot'], ...(up.family === 0 ? { servername: up.host } : {}), ...this.#tlsOptions() })
+      ? tls.connect({ host: up.host, port: up.port, ALPNProtocols: ['dot'], ...this.#tlsOptions(up) })
       : net.connect({ host: up.host, port: up.port });
     this.#flights.set(token, { kind: 'stream', sock });
     const decoder = new TcpFrameDecoder();
@@ -216,9 +247,11 @@ export class UpstreamTransports {
 
   #sendHttps(token: number, up: UpstreamSpec, bytes: Uint8Array): void {
     const req = https.request({
-      host: up.host, port: up.port, path: up.path, method: 'POST', agent: this.#agent,
-      ...(up.family === 0 ? { servername: up.host } : {}),
-      headers: { 'content-type': 'application/dns-message', accept: 'application/dns-message', 'content-length': bytes.length },
+      host: up.host, port: up.port, path: up.path, method: 'POST', agent: this.#agentFor(up),
+      headers: {
+        'content-type': 'application/dns-message', accept: 'application/dns-message', 'content-length': bytes.length,
+        ...(up.serverName !== undefined ? { host: up.port === 443 ? up.serverName : `${up.serverName}:${up.port}` } : {}),
+      },
     });
     this.#flights.set(token, { kind: 'https', req });
     req.on('response', (res) => {
