@@ -218,10 +218,25 @@ export function parseDnsArgs(args: readonly string[], cwd = process.cwd()): DnsC
   return { config, logLevel, privateReverseNxdomain, upstream };
 }
 
-/** Validates a flags-built mapping with the config schema; errors are reported against the flags. */
+/** Which flag wrote which key of the generated mapping, for error messages. */
+const FLAG_FOR_KEY: [RegExp, string][] = [
+  [/^upstreams\.default\./, '--upstream'], [/^upstreams[.[]/, '--route'], [/^routes/, '--route'], [/^listen/, '--listen'],
+  [/^blocking\.lists/, '--blocklist'], [/^blocking\.answer/, '--blocked-answer'], [/^cache\.min_ttl/, '--min-ttl'],
+  [/^cache\.max_ttl/, '--max-ttl'], [/^cache\.max_stale/, '--serve-stale'], [/^cache\./, '--cache-size'],
+];
+
+/** Validates a flags-built mapping with the config schema; errors name the flag, not the generated key. */
 function parseFromFlags(mapping: unknown, cwd: string): DnsConfig {
-  // JSON is YAML: the schema (and its error messages naming keys) applies unchanged.
-  return parseDnsConfig(parseConfigText(JSON.stringify(mapping), 'command line', { baseDir: cwd }));
+  try {
+    // JSON is YAML: the schema and its checks apply unchanged.
+    return parseDnsConfig(parseConfigText(JSON.stringify(mapping), 'command line', { baseDir: cwd }));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const flag = FLAG_FOR_KEY.find(([re]) => re.test(err.key))?.[1] ?? err.key;
+    const problem = err.message.slice(err.message.indexOf(`${err.key}: `) + err.key.length + 2);
+    const strategyOrTimeout = /\.(strategy|timeout)$/.exec(err.key)?.[1];
+    throw new ConfigError('command line', undefined, strategyOrTimeout ? `--${strategyOrTimeout}` : flag, problem);
+  }
 }
 
 /** Entry point for `tsplane dns ARGS`: runs until SIGINT/SIGTERM. */

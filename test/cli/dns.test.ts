@@ -21,7 +21,10 @@ describe('tsplane dns flags', () => {
   it('name the flag in errors', () => {
     const bad: [string[], string][] = [
       [['--route', 'home.lan'], '--route'],
-      [['--upstream', 'dns.example'], 'upstreams'],
+      [['--upstream', 'dns.example'], '--upstream'],
+      [['--route', 'x.lan=nope'], '--route'],
+      [['--upstream', '127.0.0.1', '--strategy', 'fastest'], '--strategy'],
+      [['--upstream', '127.0.0.1', '--blocked-answer', 'zero'], '--blocked-answer'],
       [['--frobnicate'], '--frobnicate'],
       [[], '--upstream'],
       [['--config', 'x.yaml', '--upstream', '127.0.0.1'], '--config'],
