@@ -125,6 +125,15 @@ async function main(): Promise<void> {
       '--dns-forward-max=1000', '--user=root', `--pid-file=${join(dir, 'dnsmasq.pid')}`, `--log-facility=${join(dir, 'dnsmasq.log')}`], { stdio: 'ignore' });
     children.push(dm);
     servers.push({ name: 'dnsmasq', port: dmPort });
+    // dns.md §6 (d2): dnsmasq as a pure forwarder (cache off), the comparator for the miss path.
+    // With --cache-size=20000 dnsmasq slows down badly once its cache is full of unique names
+    // (it warns that sizes > 10000 "may cause performance issues"), which the miss series shows.
+    const dm0Port = await freePort();
+    const dm0 = spawn('taskset', ['-c', '1', 'dnsmasq', '-k', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--no-poll',
+      '--listen-address=127.0.0.1', '--bind-interfaces', `--port=${dm0Port}`, `--server=127.0.0.1#${upstream.port}`, '--cache-size=0',
+      '--dns-forward-max=1000', '--user=root', `--pid-file=${join(dir, 'dnsmasq0.pid')}`, `--log-facility=${join(dir, 'dnsmasq0.log')}`], { stdio: 'ignore' });
+    children.push(dm0);
+    servers.push({ name: 'dnsmasq-nocache', port: dm0Port, missOnly: true });
     // unbound as a caching forwarder
     const ub = await startUnbound('forwarder', ['msg-cache-size: 64m', 'rrset-cache-size: 128m', 'prefetch: no', 'do-not-query-localhost: no'],
       undefined, { cpu: 1, extra: ['forward-zone:', '  name: "."', `  forward-addr: 127.0.0.1@${upstream.port}`] });
@@ -152,9 +161,17 @@ async function main(): Promise<void> {
       await dnsperf(s.port, hitFile, ['-n', '1', '-Q', '10000']);
       await dnsperf(s.port, hitFile, ['-c', '10', '-T', '1', '-l', '2']);
       results.hit![s.name] = [];
-      if (!s.missOnly) for (let r = 0; r < RUNS; r++) results.hit![s.name]!.push(await dnsperf(s.port, hitFile, ['-c', '10', '-T', '1', '-l', String(SECONDS), '-v']));
       results.miss![s.name] = [];
-      for (let r = 0; r < RUNS; r++) {
+    }
+    // Runs are interleaved across servers so that load from outside (this machine is shared)
+    // spreads over every series instead of landing on one.
+    for (let r = 0; r < RUNS; r++) {
+      for (const s of servers) {
+        if (!s.missOnly) results.hit![s.name]!.push(await dnsperf(s.port, hitFile, ['-c', '10', '-T', '1', '-l', String(SECONDS), '-v']));
+      }
+    }
+    for (let r = 0; r < RUNS; r++) {
+      for (const s of servers) {
         const missFile = join(dir, `miss-${s.name}-${r}.txt`);
         const lines: string[] = [];
         for (let i = 0; i < 120_000 * SECONDS; i++) lines.push(`m${i}.${s.name}${r}.bench.lan A`);
@@ -165,15 +182,16 @@ async function main(): Promise<void> {
     }
 
     for (const workload of ['hit', 'miss'] as const) {
-      process.stdout.write(`\n${workload === 'hit' ? 'cache hit' : 'cache miss'} (median of ${RUNS}):\n`);
-      process.stdout.write(`${'server'.padEnd(13)} ${'q/s'.padStart(9)} ${'vs dnsmasq'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p90 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'p99.9 ms'.padStart(9)} ${'lost'.padStart(6)}  runs q/s\n`);
-      const base = median(results[workload]!.dnsmasq!.map((r) => r.qps));
+      const baseName = workload === 'hit' ? 'dnsmasq' : 'dnsmasq-nocache';
+      process.stdout.write(`\n${workload === 'hit' ? 'cache hit' : 'cache miss'} (median of ${RUNS}; ratio to ${baseName}):\n`);
+      process.stdout.write(`${'server'.padEnd(13)} ${'q/s'.padStart(9)} ${'ratio'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p90 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'p99.9 ms'.padStart(9)} ${'lost'.padStart(6)}  runs q/s\n`);
+      const base = median(results[workload]![baseName]!.map((r) => r.qps));
       for (const s of servers) {
         const rs = results[workload]![s.name]!;
         if (rs.length === 0) continue;
         const m = (k: keyof RunResult): number => median(rs.map((r) => r[k]));
-        const row = { server: s.name, workload, qps: m('qps'), ratioToDnsmasq: m('qps') / base, p50: m('p50'), p90: m('p90'), p99: m('p99'), p999: m('p999'), lost: m('lost'), runs: rs.map((r) => Math.round(r.qps)) };
-        process.stdout.write(`${s.name.padEnd(13)} ${Math.round(row.qps).toString().padStart(9)} ${row.ratioToDnsmasq.toFixed(2).padStart(10)} ${row.p50.toFixed(3).padStart(8)} ${row.p90.toFixed(3).padStart(8)} ${row.p99.toFixed(3).padStart(8)} ${row.p999.toFixed(3).padStart(9)} ${String(row.lost).padStart(6)}  ${row.runs.join(' ')}\n`);
+        const row = { server: s.name, workload, qps: m('qps'), ratioToBaseline: m('qps') / base, baseline: baseName, p50: m('p50'), p90: m('p90'), p99: m('p99'), p999: m('p999'), lost: m('lost'), runs: rs.map((r) => Math.round(r.qps)) };
+        process.stdout.write(`${s.name.padEnd(13)} ${Math.round(row.qps).toString().padStart(9)} ${row.ratioToBaseline.toFixed(2).padStart(10)} ${row.p50.toFixed(3).padStart(8)} ${row.p90.toFixed(3).padStart(8)} ${row.p99.toFixed(3).padStart(8)} ${row.p999.toFixed(3).padStart(9)} ${String(row.lost).padStart(6)}  ${row.runs.join(' ')}\n`);
         process.stdout.write(`BENCH_JSON ${JSON.stringify({ name: `dns-dnsperf ${workload} ${s.name}`, ...row })}\n`);
       }
     }
