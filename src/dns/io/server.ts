@@ -57,8 +57,10 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   const tcpServers: net.Server[] = [];
   const tcpClients = new Set<TcpClient>();
   const maxInflight = opts.maxTcpInflight ?? 32;
+  let closed = false;
 
   const dispatch = (actions: ForwarderAction<ClientHandle>[]): void => {
+    if (closed) return;
     for (const a of actions) {
       if (a.type === 'respond') {
         const c = a.client;
@@ -80,17 +82,32 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
     if (actions.length > 0) scheduler.kick();
   };
 
+  // The core never throws on input (fuzzed in tests); should a bug make it throw anyway, the
+  // process (which also carries WireGuard and DERP) must survive: log, count, drop the packet.
+  let internalErrors = 0n;
+  const internalError = (err: unknown): void => {
+    internalErrors++;
+    opts.logger?.error({ err, internalErrors: internalErrors.toString() }, 'dns: internal error while handling a packet (dropped)');
+  };
+  const guarded = (fn: () => void): void => {
+    try {
+      fn();
+    } catch (err) {
+      internalError(err);
+    }
+  };
+
   const transports = new UpstreamTransports(
     {
-      reply: (token, source, bytes) => dispatch(forwarder.handleUpstreamReply(token, source, bytes, clock.monotonicMs())),
-      error: (token) => dispatch(forwarder.handleUpstreamError(token, clock.monotonicMs())),
+      reply: (token, source, bytes) => guarded(() => dispatch(forwarder.handleUpstreamReply(token, source, bytes, clock.monotonicMs()))),
+      error: (token) => guarded(() => dispatch(forwarder.handleUpstreamError(token, clock.monotonicMs()))),
       unexpected: () => forwarder.noteUnexpectedReply(),
     },
     opts.upstream,
   );
   const deadlines: DeadlineSource = {
     nextDeadline: () => forwarder.nextDeadline(),
-    onDeadline: (now) => dispatch(forwarder.poll(now)),
+    onDeadline: (now) => guarded(() => dispatch(forwarder.poll(now))),
   };
   scheduler.add(deadlines);
 
@@ -111,14 +128,14 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
         sock.destroy();
         return;
       }
-      for (const m of r.messages) {
+      for (const m of r.messages) guarded(() => {
         conn.inflight++;
         const droppedBefore = forwarder.stats.dropped;
         const actions = forwarder.handleQuery(m, handle, 'tcp', clock.monotonicMs());
         // A query the core dropped gets no answer: do not count it against the connection.
         if (forwarder.stats.dropped !== droppedBefore) conn.inflight--;
         dispatch(actions);
-      }
+      });
       if (conn.inflight >= maxInflight) sock.pause();
     });
     sock.on('error', () => sock.destroy());
@@ -150,7 +167,11 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
           });
           udp.on('message', (msg, rinfo) => {
             const client: ClientHandle = { kind: 'udp', sock: udp, address: rinfo.address, port: rinfo.port };
-            dispatch(forwarder.handleQuery(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), client, 'udp', clock.monotonicMs()));
+            try {
+              dispatch(forwarder.handleQuery(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), client, 'udp', clock.monotonicMs()));
+            } catch (err) {
+              internalError(err);
+            }
           });
           udp.on('error', (err) => opts.logger?.warn({ err }, 'dns: udp listener error'));
           tcp.on('error', (err) => opts.logger?.warn({ err }, 'dns: tcp listener error'));
@@ -174,6 +195,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   }
 
   async function closeAll(): Promise<void> {
+    closed = true;
     scheduler.remove(deadlines);
     transports.close();
     for (const c of tcpClients) c.sock.destroy();
