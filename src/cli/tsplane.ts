@@ -21,6 +21,7 @@ export async function main(args: string[]): Promise<number> {
       stdout.write(USAGE);
       return command === undefined ? 2 : 0;
     case 'derp': return (await import('./derp.js')).runDerp(rest);
+    case 'dns': return (await import('./dns.js')).dnsCommand(rest);
     default:
       void rest;
       stderr.write(`tsplane: unknown command '${command}'\n${USAGE}`);
