@@ -41,6 +41,7 @@ relay options:
   --verify-client-url-fail-open true|false   admit when the URL is unreachable (default true)
   --tls-cert PEM, --tls-key PEM   serve HTTPS (Tailscale clients require TLS)
   --hostname H             name shown on the status page
+  --http-port N            also serve /generate_204 on plain HTTP port N (derper -http-port)
   --accept-rate N, --accept-burst N   new connections per second (default unlimited)
   --log-level L            trace|debug|info|warn|error|silent (default info)
 
@@ -79,6 +80,7 @@ export async function runDerp(args: string[]): Promise<number> {
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         hostname: { type: 'string' },
+        'http-port': { type: 'string' },
         'accept-rate': { type: 'string' },
         'accept-burst': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
@@ -113,6 +115,11 @@ export async function runDerp(args: string[]): Promise<number> {
   const acceptBurst = numberFlag(v['accept-burst']);
   if (acceptRate === null || acceptBurst === null) return usage('--accept-rate/--accept-burst: want a positive number');
   if (v['verify-client-url-fail-open'] !== 'true' && v['verify-client-url-fail-open'] !== 'false') return usage('--verify-client-url-fail-open: want true or false');
+  let httpPort: number | undefined;
+  if (v['http-port'] !== undefined) {
+    httpPort = Number(v['http-port']);
+    if (!Number.isInteger(httpPort) || httpPort < 0 || httpPort > 65535) return usage('--http-port: want 0–65535');
+  }
   const meshWith = v['mesh-with']?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? [];
 
   const logger = createLogger({ level: v['log-level'] as LevelWithSilent });
@@ -148,6 +155,7 @@ export async function runDerp(args: string[]): Promise<number> {
     ...(acceptRate !== undefined ? { acceptRatePerSec: acceptRate } : {}),
     ...(acceptBurst !== undefined ? { acceptBurst } : {}),
     ...(stunAt ? { stun: stunAt } : {}),
+    ...(httpPort !== undefined ? { captivePortalListen: { host: listen.host, port: httpPort } } : {}),
     ...(meshWith.length > 0 ? { meshWith } : {}),
     ...(v['mesh-ca-file'] ? { meshTls: { ca: readFileSync(v['mesh-ca-file']) } } : {}),
   };

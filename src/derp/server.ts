@@ -13,21 +13,18 @@
 import { constantTimeEqual, wipe } from '../runtime/bytes.js';
 import type { Clock, MonotonicMs } from '../runtime/clock.js';
 import { randomInt, type Rng } from '../runtime/rng.js';
+import { FrameType, KEY_BYTES, MAX_FORWARD_PACKET_FRAME_BYTES, NONCE_BYTES, encodeFrame } from './frame.js';
 import {
-  FrameType, KEY_BYTES, MAX_FORWARD_PACKET_FRAME_BYTES, NONCE_BYTES,
-  encodeFrame,
-} from './frame.js';
-import {
-  PeerGoneReason, decodeClosePeer, decodeForwardPacket, decodeNotePreferred, decodePing,
-  decodeSendPacket, decodeWatchConns, encodeHealth, encodePeerGone, encodePeerPresent, encodeRestarting,
-  encodeServerKey, keyHex, looksLikeDisco, acceptClientInfo, publicKeyOf, sealServerInfoWithBoxKey,
+  acceptClientInfo, decodeClosePeer, decodeForwardPacket, decodeNotePreferred, decodePing, decodeSendPacket,
+  decodeWatchConns, encodeHealth, encodeRestarting, encodeServerKey, keyHex, publicKeyOf, sealServerInfoWithBoxKey,
   type ClientInfo, type Endpoint, type NodePrivateKey, type NodePublicKey,
 } from './protocol.js';
-import { DerpServerStats, DropReason, type DerpServerGauges, type PacketKind } from './server-stats.js';
-import { ClientRegistry } from './client-registry.js';
-import { ForwarderTable, SentToIndex, type PacketForwarder } from './mesh-routes.js';
+import { DerpServerStats, DropReason, type DerpServerGauges } from './server-stats.js';
+import type { PacketForwarder } from './mesh-routes.js';
+import { PacketRouter } from './router.js';
 import {
-  Client, HANDSHAKE_TIMEOUT_MS, MAX_BYTES_WHILE_VERIFYING, MAX_FRAMES_WHILE_VERIFYING, MAX_PENDING_CONTROL_FRAMES, NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC, Phase, RECV_PACKET_OVERHEAD_BYTES,
+  Client, HANDSHAKE_TIMEOUT_MS, MAX_BYTES_WHILE_VERIFYING, MAX_FRAMES_WHILE_VERIFYING, MAX_PENDING_CONTROL_FRAMES,
+  NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC, Phase,
   type AcceptInfo, type CloseReason, type ConnOwner, type FrameConn, type ServerConnHandle,
 } from './server-conn.js';
 
@@ -93,11 +90,8 @@ export class DerpServer implements ConnOwner {
   readonly #highWater: number;
   readonly #handshakeTimeoutMs: number;
   readonly #conns = new Map<number, Client>();
-  readonly #registry = new ClientRegistry<Client>();
-  readonly #watchers = new Set<Client>();
-  readonly #forwarders = new ForwarderTable();
-  /** Recipients of each source, told PeerGone when the source leaves the region. */
-  readonly #sentTo = new SentToIndex<Client>();
+  readonly #dirty = new Set<Client>();
+  readonly #router: PacketRouter;
   #nextId = 1;
   #nextDeadline: MonotonicMs | undefined;
   #shuttingDown = false;
@@ -112,6 +106,7 @@ export class DerpServer implements ConnOwner {
     this.#onEvent = options.onEvent ?? (() => {});
     this.#highWater = options.writeBacklogHighWaterBytes ?? WRITE_BACKLOG_HIGH_WATER_BYTES;
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+    this.#router = new PacketRouter(this.stats, this.#dirty, () => this.#clock.monotonicMs());
   }
 
   /** Replaces the admission check (e.g. after the allow-list file changed). */
@@ -147,15 +142,15 @@ export class DerpServer implements ConnOwner {
 
   /** Registers `fwd` as a route to `key` on a sibling; the first registered wins. */
   addPacketForwarder(key: NodePublicKey, fwd: PacketForwarder): void {
-    this.#forwarders.add(key, fwd);
+    this.#router.forwarders.add(key, fwd);
   }
 
   /** Removes `fwd` for `key`; if that was the last route and `key` is not local, it left the region. */
   removePacketForwarder(key: NodePublicKey, fwd: PacketForwarder): void {
-    const gone = this.#forwarders.remove(key, fwd);
+    const gone = this.#router.forwarders.remove(key, fwd);
     if (!gone) return;
     const hex = keyHex(gone);
-    if (!this.#registry.has(hex)) this.#peerGoneFromRegion(hex, gone);
+    if (!this.#router.registry.has(hex)) this.#router.peerGoneFromRegion(hex, gone);
     this.#flushDirty();
   }
 
@@ -163,10 +158,10 @@ export class DerpServer implements ConnOwner {
 
   /** Sends a Health frame to every client of `key` (an empty text clears the problem). */
   sendHealth(key: NodePublicKey, problem: string): void {
-    const set = this.#registry.get(keyHex(key));
+    const set = this.#router.registry.get(keyHex(key));
     if (!set) return;
     const frame = encodeFrame(FrameType.Health, encodeHealth(problem));
-    for (const c of set.conns) this.#queueControl(c, frame);
+    for (const c of set.conns) this.#router.queueControl(c, frame);
     this.#flushDirty();
   }
 
@@ -217,7 +212,7 @@ export class DerpServer implements ConnOwner {
         } else next = Math.min(next, limit);
       }
       if (now >= c.nextKeepAlive) {
-        this.#queueControl(c, KEEP_ALIVE_FRAME);
+        this.#router.queueControl(c, KEEP_ALIVE_FRAME);
         c.nextKeepAlive = now + KEEP_ALIVE_INTERVAL_MS + randomInt(this.#rng, KEEP_ALIVE_JITTER_MS);
       }
       next = Math.min(next, c.nextKeepAlive);
@@ -241,19 +236,19 @@ export class DerpServer implements ConnOwner {
       if (c.accept.notIdeal) notIdeal++;
       queued += c.queuedPackets();
     }
-    const dup = this.#registry.duplicates();
+    const dup = this.#router.registry.duplicates();
     let remote = 0;
-    for (const hex of this.#forwarders.keys()) if (!this.#registry.has(hex)) remote++;
+    for (const hex of this.#router.forwarders.keys()) if (!this.#router.registry.has(hex)) remote++;
     return {
       currentConnections: this.#conns.size - handshakes,
       currentHomeConnections: home,
       currentNotIdealConnections: notIdeal,
-      clientsLocal: this.#registry.size,
+      clientsLocal: this.#router.registry.size,
       clientsRemote: remote,
-      clientsTotal: this.#registry.size + remote,
+      clientsTotal: this.#router.registry.size + remote,
       currentDupClientKeys: dup.keys,
       currentDupClientConns: dup.conns,
-      watchers: this.#watchers.size,
+      watchers: this.#router.watchers.size,
       handshakesInProgress: handshakes,
       queuedPackets: queued,
     };
@@ -261,7 +256,7 @@ export class DerpServer implements ConnOwner {
 
   /** True when `key` has a local connection. */
   isLocal(key: NodePublicKey): boolean {
-    return this.#registry.has(keyHex(key));
+    return this.#router.registry.has(keyHex(key));
   }
 
   // ---- Internals, called by Client ----
@@ -311,7 +306,7 @@ export class DerpServer implements ConnOwner {
     c.framesWhileVerifying = [];
     this.#conns.delete(c.id);
     this.#dirty.delete(c);
-    if (wasActive) this.#unregister(c, reason === 'write-timeout' ? DropReason.WriteError : DropReason.GoneDisconnected);
+    if (wasActive) this.#router.unregister(c, reason === 'write-timeout' ? DropReason.WriteError : DropReason.GoneDisconnected);
     this.#onEvent({ type: 'client-closed', id: c.id, ...(c.key ? { key: c.key } : {}), reason, ...(detail ? { detail } : {}) });
     if (closeTransport) c.conn.close(reason);
     this.#flushDirty();
@@ -414,7 +409,7 @@ export class DerpServer implements ConnOwner {
     c.decoder.setMaxFrameBytes(MAX_FORWARD_PACKET_FRAME_BYTES);
     c.nextKeepAlive = this.#clock.monotonicMs() + KEEP_ALIVE_INTERVAL_MS + randomInt(this.#rng, KEEP_ALIVE_JITTER_MS);
     this.#noteDeadline(c.nextKeepAlive);
-    this.#register(c);
+    this.#router.register(c);
     this.#onEvent({ type: 'client-connected', id: c.id, key: clientKey, ...(c.accept.remote ? { remote: c.accept.remote } : {}), mesh: c.canMesh });
   }
 
@@ -424,61 +419,6 @@ export class DerpServer implements ConnOwner {
     return given.length === KEY_BYTES && constantTimeEqual(new Uint8Array(given), this.#meshKey);
   }
 
-  // ---- Registration, duplicates, watchers (derp.md §3.5, §3.8) ----
-
-  #register(c: Client): void {
-    const { duplicate } = this.#registry.add(c.keyHex, c);
-    if (duplicate) this.stats.totalDupClientConns++;
-    this.#broadcastPresent(c);
-  }
-
-  #unregister(c: Client, queuedDrop: DropReason): void {
-    for (const q of [c.discoPackets, c.packets]) {
-      const kind: PacketKind = q === c.discoPackets ? 'disco' : 'other';
-      for (const f of q.drain()) this.stats.drop(queuedDrop, kind, f.length - RECV_PACKET_OVERHEAD_BYTES);
-    }
-    if (c.watching) this.#watchers.delete(c);
-    if (c.preferred) this.stats.homeMovesOut++;
-    const { remaining, newActive } = this.#registry.remove(c.keyHex, c);
-    if (remaining > 0) {
-      if (newActive) this.#broadcastPresent(newActive);
-      return;
-    }
-    // 1→0: watchers always hear of it; earlier recipients only if no sibling still has the key.
-    const gone = encodePeerGone(c.key!, PeerGoneReason.Disconnected);
-    const goneFrame = encodeFrame(FrameType.PeerGone, gone);
-    for (const w of this.#watchers) this.#queueWatchUpdate(w, c.keyHex, goneFrame);
-    if (!this.#forwarders.has(c.keyHex)) this.#peerGoneFromRegion(c.keyHex, c.key!);
-    this.#sentTo.forgetRecipient(c);
-  }
-
-  /** Tells everyone that received a packet from `hex` that it left (PeerGone Disconnected). */
-  #peerGoneFromRegion(hex: string, key: NodePublicKey): void {
-    const recipients = this.#sentTo.take(hex);
-    if (!recipients) return;
-    const frame = encodeFrame(FrameType.PeerGone, encodePeerGone(key, PeerGoneReason.Disconnected));
-    for (const r of recipients) {
-      if (r.phase !== Phase.Active) continue;
-      this.#queueControl(r, frame);
-      this.stats.peerGoneDisconnectedFrames++;
-    }
-  }
-
-  #broadcastPresent(c: Client): void {
-    if (this.#watchers.size === 0) return;
-    const frame = encodeFrame(FrameType.PeerPresent, encodePeerPresent(c.key!, c.accept.remote, c.presentFlags()));
-    for (const w of this.#watchers) this.#queueWatchUpdate(w, c.keyHex, frame);
-  }
-
-  #queueWatchUpdate(w: Client, hex: string, frame: Uint8Array): void {
-    w.queueWatchUpdate(hex, frame);
-    this.#dirty.add(w);
-  }
-
-  #queueControl(c: Client, frame: Uint8Array): void {
-    if (c.queueControl(frame)) this.#dirty.add(c);
-  }
-
   // ---- Steady-state frames (derp.md §3.2, §3.4, §3.5) ----
 
   #handleFrame(c: Client, type: number, payload: Uint8Array): void {
@@ -486,15 +426,15 @@ export class DerpServer implements ConnOwner {
       case FrameType.SendPacket: {
         const p = decodeSendPacket(payload);
         if (!p.ok) return this.#protocolError(c, p.message);
-        this.#registry.noteActivity(c.keyHex, c);
-        this.#sendPacket(c, p.dst, p.packet);
+        this.#router.registry.noteActivity(c.keyHex, c);
+        this.#router.sendPacket(c, p.dst, p.packet);
         return;
       }
       case FrameType.ForwardPacket: {
         if (!c.canMesh) return this.#permissionError(c, 'ForwardPacket');
         const p = decodeForwardPacket(payload);
         if (!p.ok) return this.#protocolError(c, p.message);
-        this.#forwardedIn(p.src, p.dst, p.packet);
+        this.#router.forwardedIn(p.src, p.dst, p.packet);
         return;
       }
       case FrameType.NotePreferred: {
@@ -511,20 +451,15 @@ export class DerpServer implements ConnOwner {
         const p = decodeWatchConns(payload);
         if (!p.ok) return this.#protocolError(c, p.message);
         if (!c.canMesh) return this.#permissionError(c, 'WatchConns');
-        if (c.keyHex === keyHex(this.publicKey) || c.watching) return; // a self-mesh is ignored
-        c.watching = true;
-        this.#watchers.add(c);
-        for (const set of this.#registry.values()) {
-          const a = set.active;
-          if (a) this.#queueWatchUpdate(c, a.keyHex, encodeFrame(FrameType.PeerPresent, encodePeerPresent(a.key!, a.accept.remote, a.presentFlags())));
-        }
+        if (c.keyHex === keyHex(this.publicKey)) return; // a self-mesh is ignored
+        this.#router.watch(c);
         return;
       }
       case FrameType.ClosePeer: {
         const p = decodeClosePeer(payload);
         if (!p.ok) return this.#protocolError(c, p.message);
         if (!c.canMesh) return this.#permissionError(c, 'ClosePeer');
-        const set = this.#registry.get(keyHex(p.key));
+        const set = this.#router.registry.get(keyHex(p.key));
         this.#onEvent({ type: 'close-peer', id: c.id, target: p.key });
         if (set) for (const t of [...set.conns]) this._close(t, 'closed-by-peer', undefined, true);
         return;
@@ -557,53 +492,7 @@ export class DerpServer implements ConnOwner {
     this._close(c, 'insufficient-permissions', `${what} without the mesh key`, true);
   }
 
-  #sendPacket(src: Client, dst: NodePublicKey, packet: Uint8Array): void {
-    const disco = looksLikeDisco(packet);
-    const kind: PacketKind = disco ? 'disco' : 'other';
-    this.stats.packetsReceived++;
-    if (disco) this.stats.packetsReceivedDisco++;
-    this.stats.bytesReceived += BigInt(packet.length);
-    const dstHex = keyHex(dst);
-    const target = this.#registry.get(dstHex)?.active;
-    if (target) {
-      this.#enqueuePacket(target, src.key!, src.keyHex, packet, disco);
-      return;
-    }
-    const fwd = this.#forwarders.first(dstHex);
-    if (fwd) {
-      this.stats.packetsForwardedOut++;
-      fwd.forwardPacket(src.key!, dst.slice() as NodePublicKey, packet.slice());
-      return;
-    }
-    this.stats.drop(DropReason.UnknownDest, kind, packet.length);
-    if (disco && src.takeNotHereToken(this.#clock.monotonicMs())) {
-      this.#queueControl(src, encodeFrame(FrameType.PeerGone, encodePeerGone(dst, PeerGoneReason.NotHere)));
-      this.stats.peerGoneNotHereFrames++;
-    }
-  }
-
-  #forwardedIn(src: NodePublicKey, dst: NodePublicKey, packet: Uint8Array): void {
-    const disco = looksLikeDisco(packet);
-    this.stats.packetsForwardedIn++;
-    const target = this.#registry.get(keyHex(dst))?.active;
-    if (!target) {
-      this.stats.drop(DropReason.UnknownDestOnFwd, disco ? 'disco' : 'other', packet.length);
-      return;
-    }
-    this.#enqueuePacket(target, src, keyHex(src), packet, disco); // delivered locally, never re-forwarded
-  }
-
-  #enqueuePacket(target: Client, src: NodePublicKey, srcHex: string, packet: Uint8Array, disco: boolean): void {
-    const frame = encodeFrame(FrameType.RecvPacket, src, packet);
-    const dropped = (disco ? target.discoPackets : target.packets).push(frame);
-    if (dropped) this.stats.drop(DropReason.QueueHead, disco ? 'disco' : 'other', dropped.length - RECV_PACKET_OVERHEAD_BYTES);
-    this.#sentTo.note(srcHex, target);
-    this.#dirty.add(target);
-  }
-
   // ---- Write batching and deadline bookkeeping ----
-
-  readonly #dirty = new Set<Client>();
 
   #flushDirty(): void {
     if (this.#dirty.size === 0) return;

@@ -111,10 +111,9 @@ describe('plain HTTP', () => {
       ws.once('error', reject);
     });
     const priv = generateNodePrivateKey(rng);
-    await new Promise((r) => setTimeout(r, 100));
     ws.send(encodeFrame(FrameType.ClientInfo, sealClientInfo(priv, srv.publicKey, rng.fill(new Uint8Array(24)), { version: 2, canAckPings: true, isProber: false })!));
     const sender = await connect();
-    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 250 && !srv.core.isLocal(publicKeyOf(priv)); i++) await new Promise((r) => setTimeout(r, 20));
     sender.sendPacket(publicKeyOf(priv), new Uint8Array(65536));
     const deadline = Date.now() + 5000;
     while (sizes.reduce((a, b) => a + b, 0) < 65536 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

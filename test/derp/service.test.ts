@@ -4,7 +4,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FrameType } from '../../src/derp/frame.js';
@@ -23,6 +24,7 @@ import { SystemRng } from '../../src/runtime/rng.js';
 import { toHex } from '../../src/runtime/bytes.js';
 import { TsplaneError } from '../../src/runtime/errors.js';
 import { StreamDerpClient } from './support/stream-client.js';
+import { missing } from '../support/prereq.js';
 
 const rng = new SystemRng();
 const deps = () => ({ clock: new SystemClock(), rng, logger: createLogger({ level: 'silent', pretty: false }), registry: createRegistry() });
@@ -120,7 +122,12 @@ describe('service with STUN and mesh', () => {
     sock.close();
     expect(reply.readUInt16BE(0)).toBe(STUN_BINDING_SUCCESS);
     expect(toHex(reply.subarray(8, 20))).toBe(toHex(txid));
-    const m = await (await fetch(`${srv.url}/metrics`)).text();
+    // The success counter moves in the send callback, which may run just after the reply lands.
+    let m = '';
+    for (let i = 0; i < 50 && !/disposition="success"\} 1$/m.test(m); i++) {
+      m = await (await fetch(`${srv.url}/metrics`)).text();
+      await new Promise((r) => setTimeout(r, 20));
+    }
     expect(m).toMatch(/^tsplane_stun_requests_total\{disposition="success"\} 1$/m);
   });
 
@@ -142,6 +149,41 @@ describe('service with STUN and mesh', () => {
     expect(p.ok && [toHex(p.src), toHex(p.packet)]).toEqual([toHex(b.pub), 'cafe']);
     expect(r2.core.stats.packetsForwardedOut).toBe(1n);
     expect(r1.core.stats.packetsForwardedIn).toBe(1n);
+  });
+
+  it.skipIf(missing({ command: 'openssl' }).length > 0)('meshes over TLS with --mesh-ca-file trust, meta certificate in the chain', async () => {
+    const certDir = mkdtempSync(join(tmpdir(), 'tsp-derps-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { stdio: 'ignore' });
+    const tls = { cert: readFileSync(join(certDir, 'cert.pem')), key: readFileSync(join(certDir, 'key.pem')) };
+    rmSync(certDir, { recursive: true, force: true });
+    const meshKey = new Uint8Array(32).fill(0x43);
+    const r1 = await startDerpServer({ listen: { host: '127.0.0.1', port: 0 }, privateKey: generateNodePrivateKey(rng), meshKey, tls }, deps());
+    running.push(r1);
+    const r2 = await startDerpServer({
+      listen: { host: '127.0.0.1', port: 0 }, privateKey: generateNodePrivateKey(rng), meshKey, tls,
+      meshWith: [`${r1.url}/derp`], meshTls: { ca: tls.cert, serverName: 'localhost' },
+    }, deps());
+    running.push(r2);
+    const a = await StreamDerpClient.connect(r1.url, { ca: tls.cert });
+    const b = await StreamDerpClient.connect(r2.url, { ca: tls.cert, transport: 'websocket' });
+    clients.push(a, b);
+    const deadline = Date.now() + 10_000;
+    while (!r2.core.gauges().clientsRemote && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    b.sendPacket(a.pub, Uint8Array.of(0xbe, 0xef));
+    const p = decodeRecvPacket((await a.nextOfType(FrameType.RecvPacket)).payload);
+    expect(p.ok && [toHex(p.src), toHex(p.packet)]).toEqual([toHex(b.pub), 'beef']);
+  });
+
+  it('serves /generate_204 (and nothing else) on the plain-HTTP captive-portal port', async () => {
+    const srv = await startDerpServer({ listen: { host: '127.0.0.1', port: 0 }, privateKey: generateNodePrivateKey(rng), captivePortalListen: { host: '127.0.0.1', port: 0 } }, deps());
+    running.push(srv);
+    const base = `http://127.0.0.1:${srv.captivePortalAddress!.port}`;
+    const r = await fetch(`${base}/generate_204`, { headers: { 'X-Tailscale-Challenge': 'abc' } });
+    expect(r.status).toBe(204);
+    expect(r.headers.get('x-tailscale-response')).toBe('response abc');
+    expect((await fetch(`${base}/derp/probe`)).status).toBe(404);
   });
 
   it('refuses --mesh-with without a mesh key', async () => {

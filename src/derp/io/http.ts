@@ -286,14 +286,9 @@ function serveRequest(req: IncomingMessage, res: ServerResponse, opts: DerpHttpO
       res.writeHead(200, { 'Access-Control-Allow-Origin': '*', 'Content-Length': 0 });
       res.end();
       return;
-    case '/generate_204': {
-      const headers: Record<string, string> = { 'Cache-Control': 'no-cache, no-store, must-revalidate, no-transform, max-age=0' };
-      const challenge = req.headers['x-tailscale-challenge'];
-      if (typeof challenge === 'string' && CHALLENGE_RE.test(challenge)) headers['X-Tailscale-Response'] = `response ${challenge}`;
-      res.writeHead(204, headers);
-      res.end();
+    case '/generate_204':
+      serveNoContent(req, res);
       return;
-    }
     case '/metrics':
       if (!opts.registry) break;
       opts.registry.metrics().then(
@@ -326,6 +321,29 @@ function serveRequest(req: IncomingMessage, res: ServerResponse, opts: DerpHttpO
   }
   res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
   res.end('not found\n');
+}
+
+/** `/generate_204`: captive-portal check with the challenge echo (derp.md §2.3). */
+function serveNoContent(req: IncomingMessage, res: ServerResponse): void {
+  const headers: Record<string, string> = { 'Cache-Control': 'no-cache, no-store, must-revalidate, no-transform, max-age=0' };
+  const challenge = req.headers['x-tailscale-challenge'];
+  if (typeof challenge === 'string' && CHALLENGE_RE.test(challenge)) headers['X-Tailscale-Response'] = `response ${challenge}`;
+  res.writeHead(204, headers);
+  res.end();
+}
+
+/**
+ * The plain-HTTP side listener of a TLS relay (derper `-http-port`, usually 80): serves only
+ * `/generate_204`, which clients probe on nodes marked `CanPort80`.
+ */
+export function attachCaptivePortalHttp(http: HttpServer): void {
+  http.headersTimeout = HTTP_HEADERS_TIMEOUT_MS;
+  http.requestTimeout = HTTP_HEADERS_TIMEOUT_MS;
+  http.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if ((req.url ?? '').split('?')[0] === '/generate_204') return serveNoContent(req, res);
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
+    res.end('not found\n');
+  });
 }
 
 function escapeHtml(s: string): string {

@@ -15,7 +15,7 @@ import { TsplaneError } from '../../runtime/errors.js';
 import { formatNodePublicKey, keyHex, shortKey, type NodePrivateKey, type NodePublicKey } from '../keys.js';
 import { createUrlVerifier } from './verify-url.js';
 import { DerpServer, type DerpServerEvent } from '../server.js';
-import { attachDerpHttp, type DerpHttpHandle } from './http.js';
+import { attachCaptivePortalHttp, attachDerpHttp, type DerpHttpHandle } from './http.js';
 import { registerDerpMetrics } from './metrics.js';
 import { watchAllowList } from './allow-list.js';
 import { startMesh } from './mesh.js';
@@ -43,6 +43,8 @@ export interface DerpServiceOptions {
   verifyClientUrlFailOpen?: boolean;
   acceptRatePerSec?: number;
   acceptBurst?: number;
+  /** Plain-HTTP captive-portal listener (derper `-http-port`): serves only /generate_204. */
+  captivePortalListen?: { host: string; port: number };
   /** STUN responder address (derper `-stun`, same IP as the HTTP listener by default). */
   stun?: { host: string; port: number };
   /** Sibling relays to mesh with (`--mesh-with`); needs `meshKey`. */
@@ -76,6 +78,8 @@ export interface RunningDerpServer {
   readonly httpServer: HttpServer;
   /** The STUN responder, when enabled. */
   readonly stun: StunListener | undefined;
+  /** The captive-portal listener's address, when enabled. */
+  readonly captivePortalAddress: { host: string; port: number } | undefined;
   /** Sends Restarting to every client, closes everything; resolves when the listener is closed. */
   close(): Promise<void>;
 }
@@ -165,6 +169,27 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
   }
   if (stun) log.info({ address: stun.address() }, `STUN server listening on ${stun.address().address}:${stun.address().port}`);
   if (deps.registry) registerDerpMetrics(deps.registry, core, http.stats, stun?.counters);
+  let portal: HttpServer | undefined;
+  let captivePortalAddress: { host: string; port: number } | undefined;
+  if (options.captivePortalListen) {
+    const p = createHttpServer();
+    attachCaptivePortalHttp(p);
+    await new Promise<void>((resolve, reject) => {
+      p.once('error', reject);
+      p.listen(options.captivePortalListen!.port, options.captivePortalListen!.host, () => resolve());
+    }).catch(async (err: unknown) => {
+      await stun?.close();
+      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      scheduler.remove(source);
+      if (ownScheduler) scheduler.stop();
+      stopWatching?.();
+      throw new TsplaneError('DERP_ERR_HTTP_PORT', `captive-portal listen: ${(err as Error).message}`, { cause: err });
+    });
+    portal = p;
+    const a = p.address() as AddressInfo;
+    captivePortalAddress = { host: a.address, port: a.port };
+    log.info({ address: captivePortalAddress }, 'derp: serving /generate_204 on plain HTTP');
+  }
   const mesh = options.meshWith && options.meshWith.length > 0 && options.meshKey
     ? startMesh({
       server: core, serverPrivateKey: options.privateKey, meshKey: options.meshKey, urls: options.meshWith,
@@ -179,6 +204,13 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
       stopWatching?.();
       await mesh?.close();
       await stun?.close();
+      if (portal) {
+        const p = portal;
+        await new Promise<void>((resolve) => {
+          p.close(() => resolve());
+          p.closeAllConnections();
+        });
+      }
       core.shutdown(options.restartReconnectInMs ?? 1_000, options.restartTryForMs ?? 60_000);
       const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
       httpServer.closeAllConnections();
@@ -191,7 +223,7 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
     return closing;
   };
 
-  return { address, url, publicKey: core.publicKey, core, http, httpServer, stun, close };
+  return { address, url, publicKey: core.publicKey, core, http, httpServer, stun, captivePortalAddress, close };
 }
 
 function logEvent(log: Logger, e: DerpServerEvent): void {
