@@ -22,6 +22,8 @@ export async function main(args: string[]): Promise<number> {
       return command === undefined ? 2 : 0;
     case 'derp': return (await import('./derp.js')).runDerp(rest);
     case 'dns': return (await import('./dns.js')).dnsCommand(rest);
+    case 'run': return (await import('./run.js')).runCommand(rest);
+    case 'check': return (await import('./run.js')).checkCommand(rest);
     default:
       void rest;
       stderr.write(`tsplane: unknown command '${command}'\n${USAGE}`);
