@@ -1,17 +1,17 @@
 /**
  * WireGuard crypto micro-benchmarks: transport AEAD at 64 / 1420 / 8192 bytes for both backends
- * (plus the pre-change node:crypto code, to measure the allocation work), X25519 through
- * node:crypto (JWK and DER imports) and @noble/curves, KDF, MAC and HASH. Every compared
- * variant is cross-validated on the same inputs before anything is timed.
+ * (plus the pre-change node:crypto code, to measure the allocation work); X25519 through
+ * x25519.ts (node:crypto, cached JWK imports), uncached DER imports and @noble/curves, with both
+ * reused and fresh keys; KDF, HMAC, MAC and HASH through blake2s.ts, @noble/hashes and
+ * node:crypto's blake2s256 (the route not taken). Every compared variant is cross-validated on
+ * the same inputs before anything is timed.
  */
-import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
-import { blake2s } from '@noble/hashes/blake2.js';
-import { hmac } from '@noble/hashes/hmac.js';
-import { x25519 } from '@noble/curves/ed25519.js';
+import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
 import { bench, crossValidate } from '../harness.js';
 import {
   aeadNonce,
   hash,
+  hmacBlake2s,
   kdf,
   mac,
   nobleAead,
@@ -22,8 +22,8 @@ import {
   nodeXaead,
   publicKeyOf,
   type Aead,
-  type X25519Backend,
 } from '../../src/wireguard/crypto.js';
+import { nobleBlake2s } from '../../test/reference/blake2s-reference.js';
 
 function filled(n: number, seed: number): Uint8Array {
   const b = new Uint8Array(n);
@@ -86,48 +86,62 @@ for (const size of [64, 1420, 8192]) {
 process.stdout.write('\n# X25519\n');
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
-/** node:crypto X25519 with PKCS#8/SPKI DER imports (the route not taken), for comparison. */
-const derX25519: X25519Backend = {
-  name: 'node:crypto DER import',
-  scalarMult(scalar, u) {
-    const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, scalar]), format: 'der', type: 'pkcs8' });
-    const publicKey = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, u]), format: 'der', type: 'spki' });
-    return new Uint8Array(diffieHellman({ privateKey, publicKey }));
-  },
-};
+/** node:crypto X25519 with PKCS#8/SPKI DER imports and no cache (the route not taken), for comparison. */
+function derDh(scalar: Uint8Array, u: Uint8Array): Uint8Array {
+  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, scalar]), format: 'der', type: 'pkcs8' });
+  const publicKey = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, u]), format: 'der', type: 'spki' });
+  return new Uint8Array(diffieHellman({ privateKey, publicKey }));
+}
 const priv = filled(32, 7);
-const peer = publicKeyOf(filled(32, 9));
-const shared = nobleX25519.scalarMult(priv, peer) ?? noAad;
-for (const x of [nodeX25519, derX25519]) crossValidate(`dh ${x.name}`, shared, x.scalarMult(priv, peer) ?? noAad);
-for (const x of [nodeX25519, derX25519, nobleX25519]) bench(`x25519 dh ${x.name}`, () => x.scalarMult(priv, peer), { minMs: 300 });
-const base = Uint8Array.of(9, ...new Uint8Array(31));
-crossValidate('publicKeyOf', nobleX25519.scalarMult(priv, base) ?? noAad, publicKeyOf(priv));
-crossValidate('publicKeyOf noble', x25519.getPublicKey(priv), publicKeyOf(priv));
-bench('x25519 publicKeyOf (default backend)', () => publicKeyOf(priv), { minMs: 300 });
-bench('x25519 publicKeyOf @noble/curves', () => x25519.getPublicKey(priv), { minMs: 300 });
+const peer = nobleX25519.publicKeyOf(filled(32, 9));
+const shared = nobleX25519.dh(priv, peer) ?? noAad;
+crossValidate('dh node:crypto', shared, nodeX25519.dh(priv, peer) ?? noAad);
+crossValidate('dh DER', shared, derDh(priv, peer));
+crossValidate('publicKeyOf', nobleX25519.publicKeyOf(priv), publicKeyOf(priv));
+// Handshake-like inputs: a fresh private key array (an ephemeral) and a peer key that is a view
+// into a datagram, so the x25519.ts KeyObject cache cannot help.
+const POOL = 1024;
+const freshPrivs = Array.from({ length: POOL }, (_, i) => filled(32, i));
+const datagrams = new Uint8Array(POOL * 148);
+const peerViews = Array.from({ length: POOL }, (_, i) => {
+  datagrams.set(nobleX25519.publicKeyOf(filled(32, i + 11)), i * 148 + 8);
+  return datagrams.subarray(i * 148 + 8, i * 148 + 40);
+});
+crossValidate('dh fresh', nobleX25519.dh(freshPrivs[3]!, peerViews[3]!) ?? noAad, nodeX25519.dh(Uint8Array.from(freshPrivs[3]!), peerViews[3]!) ?? noAad);
+let at = 0;
+const nextAt = (): number => (at = (at + 1) % POOL);
+const xo = { minMs: 300 };
+bench('x25519 dh same keys node:crypto (x25519.ts)', () => nodeX25519.dh(priv, peer), xo);
+bench('x25519 dh same keys node:crypto DER, no cache', () => derDh(priv, peer), xo);
+bench('x25519 dh same keys @noble/curves', () => nobleX25519.dh(priv, peer), xo);
+bench('x25519 dh static priv, datagram peer node:crypto', () => nodeX25519.dh(priv, peerViews[nextAt()]!), xo);
+bench('x25519 dh fresh priv, datagram peer node:crypto', () => nodeX25519.dh(Uint8Array.from(freshPrivs[nextAt()]!), peerViews[at]!), xo);
+bench('x25519 publicKeyOf fresh node:crypto', () => nodeX25519.publicKeyOf(Uint8Array.from(freshPrivs[nextAt()]!)), xo);
+bench('x25519 publicKeyOf fresh @noble/curves', () => nobleX25519.publicKeyOf(freshPrivs[nextAt()]!), xo);
 
-process.stdout.write('\n# KDF / MAC / HASH (BLAKE2s)\n');
+process.stdout.write('\n# KDF / HMAC / MAC / HASH (BLAKE2s)\n');
 const ck = filled(32, 3);
 const input = filled(32, 4);
-function nobleKdf2(k: Uint8Array, x: Uint8Array): Uint8Array[] {
-  const t0 = hmac(blake2s, k, x);
-  const t1 = hmac(blake2s, t0, Uint8Array.of(1));
-  return [t1, hmac(blake2s, t0, Uint8Array.of(...t1, 2))];
-}
-const k2 = kdf(2, ck, input);
-const n2 = nobleKdf2(ck, input);
-crossValidate('kdf2 tau1', k2[0]!, n2[0]!);
-crossValidate('kdf2 tau2', k2[1]!, n2[1]!);
-bench('kdf2 node:crypto hmac', () => kdf(2, ck, input));
-bench('kdf2 @noble/hashes hmac', () => nobleKdf2(ck, input));
-bench('kdf3 node:crypto hmac', () => kdf(3, ck, input));
+/** HMAC through node:crypto's blake2s256 (the route not taken: slower than blake2s.ts). */
+const nodeHmac = (k: Uint8Array, x: Uint8Array): Uint8Array => new Uint8Array(createHmac('blake2s256', k).update(x).digest());
+crossValidate('hmac noble', nobleBlake2s.hmac(ck, input), hmacBlake2s(ck, input));
+crossValidate('hmac node:crypto', nodeHmac(ck, input), hmacBlake2s(ck, input));
+kdf(3, ck, input).forEach((t, i) => crossValidate(`kdf3 tau${i + 1}`, nobleBlake2s.kdf(3, ck, input)[i]!, t));
+bench('hmac 32B blake2s.ts', () => hmacBlake2s(ck, input));
+bench('hmac 32B node:crypto createHmac(blake2s256)', () => nodeHmac(ck, input));
+bench('hmac 32B @noble/hashes', () => nobleBlake2s.hmac(ck, input));
+bench('kdf3 blake2s.ts', () => kdf(3, ck, input));
+bench('kdf3 @noble/hashes', () => nobleBlake2s.kdf(3, ck, input));
 const initiation = filled(116, 5); // mac1 covers the first 116 bytes of a 148-byte initiation
-crossValidate('mac', mac(ck, initiation), blake2s(initiation, { key: ck, dkLen: 16 }));
-bench('mac (keyed blake2s-128) 116B @noble/hashes', () => mac(ck, initiation), { bytesPerOp: 116 });
+crossValidate('mac', mac(ck, initiation), nobleBlake2s.mac(ck, initiation));
+bench('mac (keyed blake2s-128) 116B blake2s.ts', () => mac(ck, initiation), { bytesPerOp: 116 });
+bench('mac (keyed blake2s-128) 116B @noble/hashes', () => nobleBlake2s.mac(ck, initiation), { bytesPerOp: 116 });
 const nodeHash = (a: Uint8Array, b: Uint8Array): Uint8Array => new Uint8Array(createHash('blake2s256').update(a).update(b).digest());
-crossValidate('hash', hash(ck, input), nodeHash(ck, input));
-bench('hash 64B hash() (@noble/hashes)', () => hash(ck, input));
+crossValidate('hash node:crypto', hash(ck, input), nodeHash(ck, input));
+crossValidate('hash noble', hash(ck, input), nobleBlake2s.hash(ck, input));
+bench('hash 64B blake2s.ts', () => hash(ck, input));
 bench('hash 64B node:crypto createHash', () => nodeHash(ck, input));
+bench('hash 64B @noble/hashes', () => nobleBlake2s.hash(ck, input));
 
 process.stdout.write('\n# XAEAD (cookie reply: 16-byte cookie sealed with mac1 as AAD)\n');
 const cookie = filled(16, 6);

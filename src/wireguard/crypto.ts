@@ -8,33 +8,25 @@
  *   AEAD(k, n, p, a)  = ChaCha20-Poly1305 with nonce 0x00000000 ‖ LE64(n)  (RFC 8439)
  *   XAEAD(k, n, p, a) = XChaCha20-Poly1305 with a 24-byte nonce (cookie replies)
  *
- * Backends, chosen by measurement (bench/wireguard/crypto.bench.ts) and checked against each
- * other by test/wireguard/crypto.test.ts and every file in vectors/:
- * - Transport AEAD goes through node:crypto (OpenSSL, several times faster than pure JS on
- *   1420-byte packets, STYLE.md); @noble/ciphers is a second backend.
- * - X25519 goes through node:crypto when this Node can do it (about 10× noble's rate, mostly
- *   because importing a raw JWK private key skips OpenSSL's public-key derivation); otherwise,
- *   and as the reference, @noble/curves.
- * - HMAC (so KDF) goes through node:crypto's `blake2s256` when present (about 3× noble's HMAC);
- *   HASH stays on @noble/hashes (no consistent difference measured).
- * - MAC (keyed BLAKE2s with a 16-byte output) and XChaCha20-Poly1305 are not in node:crypto:
- *   @noble/hashes and @noble/ciphers.
+ * One implementation per primitive, chosen by measurement (bench/wireguard/crypto.bench.ts),
+ * and one pure-JS reference backend it is checked against by the tests and every file in
+ * vectors/:
+ * - HASH, MAC, HMAC, KDF: blake2s.ts (unrolled BLAKE2s over preallocated scratch; 3–10× noble,
+ *   about 3.5× node:crypto's createHmac('blake2s256')). Reference: @noble/hashes, in tests
+ *   (test/reference/blake2s-reference.ts).
+ * - DH: x25519.ts `defaultX25519`, node:crypto (OpenSSL) after an RFC 7748 §6.1 self-check.
+ *   Reference: `nobleX25519` (@noble/curves).
+ * - Transport AEAD: `nodeAead`, node:crypto (several times faster than pure JS on 1420-byte
+ *   packets, STYLE.md). Reference: `nobleAead` (@noble/ciphers).
+ * - XAEAD (cookie replies, rare): `xaeadSeal`/`xaeadOpen` through @noble/ciphers; `nodeXaead`
+ *   (HChaCha20 here plus node:crypto) is the independent second backend the vectors also use.
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHmac,
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  getHashes,
-  type CipherChaCha20Poly1305Options,
-} from 'node:crypto';
-import { blake2s } from '@noble/hashes/blake2.js';
-import { hmac } from '@noble/hashes/hmac.js';
+import { createCipheriv, createDecipheriv, type CipherChaCha20Poly1305Options } from 'node:crypto';
 import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { x25519 } from '@noble/curves/ed25519.js';
-import { constantTimeEqual, isAllZero } from '../runtime/bytes.js';
+import { defaultX25519 } from './x25519.js';
+
+export { blake2sHash as hash, blake2sMac as mac, hmacBlake2sFast as hmacBlake2s, kdfFast as kdf } from './blake2s.js';
+export { defaultX25519, nobleX25519, nodeX25519, type X25519 as X25519Backend } from './x25519.js';
 
 export const KEY_BYTES = 32;
 export const HASH_BYTES = 32;
@@ -43,53 +35,6 @@ export const AEAD_TAG_BYTES = 16;
 /** ChaCha20-Poly1305 nonce: 4 zero bytes ‖ LE64 counter (RFC 8439 §2.8 nonce, WireGuard layout). */
 export const AEAD_NONCE_BYTES = 12;
 export const XAEAD_NONCE_BYTES = 24;
-
-const NODE_BLAKE2S = getHashes().includes('blake2s256');
-
-/**
- * HASH(x): unkeyed BLAKE2s-256 over the concatenation of `parts`. Stays on @noble/hashes: on
- * this noisy machine the bench showed no consistent win for node:crypto's blake2s256 here.
- */
-export function hash(...parts: Uint8Array[]): Uint8Array {
-  const h = blake2s.create({ dkLen: HASH_BYTES });
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
-
-/** MAC(key, input): keyed BLAKE2s with a 16-byte output (mac1, mac2, cookies). */
-export function mac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
-  const h = blake2s.create({ key, dkLen: MAC_BYTES });
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
-
-/** HMAC(key, input) with BLAKE2s (RFC 2104 over a 64-byte block), 32 bytes. */
-export function hmacBlake2s(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
-  if (NODE_BLAKE2S) {
-    const h = createHmac('blake2s256', key);
-    for (const p of parts) h.update(p);
-    return asBytes(h.digest());
-  }
-  const h = hmac.create(blake2s, key);
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
-
-const ONE = Uint8Array.of(1);
-
-/** KDF1..KDF3 of the whitepaper: returns `n` 32-byte outputs τ1..τn. */
-export function kdf(n: 1 | 2 | 3, key: Uint8Array, input: Uint8Array): Uint8Array[] {
-  const t0 = hmacBlake2s(key, input);
-  const out: Uint8Array[] = [];
-  let prev = hmacBlake2s(t0, ONE);
-  out.push(prev);
-  for (let i = 2; i <= n; i++) {
-    prev = hmacBlake2s(t0, prev, Uint8Array.of(i));
-    out.push(prev);
-  }
-  t0.fill(0);
-  return out;
-}
 
 /** A private key from 32 random bytes, clamped (a copy; `random32` is left as is). */
 export function generatePrivateKey(random32: Uint8Array): Uint8Array {
@@ -100,80 +45,14 @@ export function generatePrivateKey(random32: Uint8Array): Uint8Array {
   return k;
 }
 
-/** One X25519 implementation: `scalarMult` returns `undefined` instead of throwing. */
-export interface X25519Backend {
-  readonly name: string;
-  /** X25519(scalar, u) per RFC 7748 §5 (bit 255 of u masked); `undefined` on an all-zero result or a malformed key. */
-  scalarMult(scalar: Uint8Array, u: Uint8Array): Uint8Array | undefined;
-}
-
-/** X25519 through @noble/curves: the pure-JS reference. */
-export const nobleX25519: X25519Backend = {
-  name: '@noble/curves',
-  scalarMult(scalar, u) {
-    if (scalar.length !== KEY_BYTES || u.length !== KEY_BYTES) return undefined;
-    try {
-      const r = x25519.scalarMult(scalar, u);
-      return isAllZero(r) ? undefined : r;
-    } catch {
-      return undefined; // noble throws on the all-zero (low-order) result
-    }
-  },
-};
-
-function base64url(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
-}
-
-/** Node 20 imports an X25519 private JWK from `d` and only type-checks `x`, so any valid encoding does. */
-const JWK_DUMMY_X = base64url(new Uint8Array(KEY_BYTES));
-
-/**
- * X25519 through node:crypto (OpenSSL). Keys are imported as JWK: the SPKI/PKCS#8 DER route
- * works too but is several times slower, because OpenSSL's DER decoder derives the public key
- * on every private import. The base64url strings holding the scalar cannot be wiped (like
- * noble's internal bigints); they die with the next GC.
- */
-export const nodeX25519: X25519Backend = {
-  name: 'node:crypto',
-  scalarMult(scalar, u) {
-    if (scalar.length !== KEY_BYTES || u.length !== KEY_BYTES) return undefined;
-    try {
-      const privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: base64url(scalar), x: JWK_DUMMY_X }, format: 'jwk' });
-      const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: base64url(u) }, format: 'jwk' });
-      const r = asBytes(diffieHellman({ privateKey, publicKey }));
-      return isAllZero(r) ? undefined : r;
-    } catch {
-      return undefined; // OpenSSL refuses an all-zero shared secret ("failed during derivation")
-    }
-  },
-};
-
-/** u = 9, the Curve25519 base point (RFC 7748 §4.1). */
-const BASE_POINT = Uint8Array.of(9, ...new Uint8Array(31));
-
-/**
- * The X25519 backend `dh` and `publicKeyOf` use: node:crypto if it reproduces RFC 7748 §6.1
- * here (a future Node that checked the JWK `x` against `d` would fail this and fall back).
- */
-export const defaultX25519: X25519Backend = (() => {
-  const alice = hexBytes('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a');
-  const bobPublic = hexBytes('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f');
-  const shared = hexBytes('4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742');
-  const got = nodeX25519.scalarMult(alice, bobPublic);
-  return got !== undefined && constantTimeEqual(got, shared) ? nodeX25519 : nobleX25519;
-})();
-
-/** The public key X25519(privateKey, 9). */
+/** The public key X25519(privateKey, 9), through `defaultX25519`. */
 export function publicKeyOf(privateKey: Uint8Array): Uint8Array {
-  const pub = defaultX25519.scalarMult(privateKey, BASE_POINT);
-  // Only a malformed private key fails here (a scalar times the base point is never zero).
-  return pub ?? x25519.getPublicKey(privateKey);
+  return defaultX25519.publicKeyOf(privateKey);
 }
 
-/** DH(priv, pub); `undefined` when the result is all zeros (low-order point) or the key is malformed. */
+/** DH(priv, pub) through `defaultX25519`; `undefined` when the result is all zeros (low-order point) or a key is malformed. */
 export function dh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | undefined {
-  return defaultX25519.scalarMult(privateKey, publicKey);
+  return defaultX25519.dh(privateKey, publicKey);
 }
 
 /** The AEAD used by handshakes and transport data. Implementations never throw on bad input. */
@@ -381,6 +260,3 @@ function asBytes(b: Buffer): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
-function hexBytes(hex: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(hex, 'hex'));
-}

@@ -9,13 +9,10 @@
 import type { MonotonicMs } from '../runtime/clock.js';
 import { wipe } from '../runtime/bytes.js';
 import { TsplaneError } from '../runtime/errors.js';
-import { KEY_BYTES } from './crypto.js';
-import { blake2sHash as hash } from './blake2s.js';
-import { nodeX25519 } from './x25519.js';
+import { dh, hash, KEY_BYTES } from './crypto.js';
 import { NOISE_CONSTRUCTION, TAI64N_BYTES, WG_IDENTIFIER } from './constants.js';
 
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
-const { dh } = nodeX25519;
 
 /** C0 = HASH(CONSTRUCTION): the initial chaining key (docs/wireguard.md §1.2 gives its hex). */
 export const INITIAL_CHAINING_KEY: Uint8Array = hash(ascii(NOISE_CONSTRUCTION));

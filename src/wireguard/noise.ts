@@ -24,10 +24,9 @@ import type { MonotonicMs } from '../runtime/clock.js';
 import { constantTimeEqual, wipe } from '../runtime/bytes.js';
 import { TsplaneError } from '../runtime/errors.js';
 import type { DropReason } from './device-api.js';
-import { generatePrivateKey, KEY_BYTES, nodeAead } from './crypto.js';
-// HASH and KDF through blake2s.ts: same results as crypto.ts (tested), a fraction of the cost.
-import { blake2sHash as hash, kdfFast as kdf } from './blake2s.js';
-import { nodeX25519 } from './x25519.js';
+// crypto.ts picks one implementation per primitive: unrolled BLAKE2s (blake2s.ts), OpenSSL
+// X25519 (x25519.ts) and OpenSSL ChaCha20-Poly1305; each is cross-checked against noble in tests.
+import { dh, generatePrivateKey, hash, kdf, KEY_BYTES, nodeAead, publicKeyOf } from './crypto.js';
 import {
   ENCRYPTED_NOTHING_BYTES,
   ENCRYPTED_STATIC_BYTES,
@@ -60,8 +59,6 @@ import {
 
 const EMPTY = new Uint8Array(0);
 const aead = nodeAead;
-// OpenSSL X25519, ~30× faster than the pure-JS reference (x25519.ts); both are cross-checked in tests.
-const { dh, publicKeyOf } = nodeX25519;
 
 export {
   Handshake,

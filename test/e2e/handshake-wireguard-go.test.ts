@@ -14,7 +14,8 @@ import { createInterface } from 'node:readline';
 import { missing } from '../support/prereq.js';
 import { fromHex, toHex } from '../../src/runtime/bytes.js';
 import { SystemRng } from '../../src/runtime/rng.js';
-import { generatePrivateKey, nodeAead, publicKeyOf } from '../../src/wireguard/crypto.js';
+import { nodeAead } from '../../src/wireguard/crypto.js';
+import { identity as newIdentity } from '../support/wg-keys.js';
 import { CookieChecker, CookieGenerator } from '../../src/wireguard/cookie.js';
 import { parseMessage, writeTransportHeader } from '../../src/wireguard/messages.js';
 import {
@@ -24,7 +25,6 @@ import {
   createInitiation,
   createResponse,
   Handshake,
-  type StaticIdentity,
 } from '../../src/wireguard/noise.js';
 
 const NS = `tsp-hs-${process.pid}`;
@@ -156,11 +156,6 @@ async function peerStatus(): Promise<Map<string, Map<string, string>>> {
     else current?.set(k, v);
   }
   return peers;
-}
-
-function newIdentity(rng: SystemRng): StaticIdentity {
-  const privateKey = generatePrivateKey(rng.fill(new Uint8Array(32)));
-  return { privateKey, publicKey: publicKeyOf(privateKey) };
 }
 
 const absent = missing('netns', 'tun', { command: 'wireguard-go' });

@@ -1,11 +1,16 @@
 /**
  * A slow, straight-line reference of the WireGuard handshake (whitepaper §5.4.2–§5.4.5), built
- * only from the noble-backed primitives in crypto.ts (BLAKE2s, HMAC, KDF, X25519, ChaCha20-
- * Poly1305). The fast path in noise.ts (OpenSSL X25519 and AEAD, unrolled BLAKE2s, caches) must
+ * only from the reference backends: @noble/hashes BLAKE2s/HMAC/KDF (blake2s-reference.ts),
+ * `nobleX25519` and `nobleAead`. The fast path in noise.ts (OpenSSL X25519 and AEAD, unrolled BLAKE2s, caches) must
  * produce byte-identical messages and keys for the same keys, ephemerals and time (the noble
  * "slow reference" pattern, STYLE.md).
  */
-import { dh, generatePrivateKey, hash, kdf, nobleAead, publicKeyOf } from '../../src/wireguard/crypto.js';
+import { generatePrivateKey, nobleAead } from '../../src/wireguard/crypto.js';
+import { nobleX25519 } from '../../src/wireguard/x25519.js';
+import { nobleBlake2s } from './blake2s-reference.js';
+
+const { hash, kdf } = nobleBlake2s;
+const { dh, publicKeyOf } = nobleX25519;
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 const le32 = (n: number) => {

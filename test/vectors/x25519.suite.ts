@@ -33,6 +33,10 @@ describe.each([nodeX25519, nobleX25519])('x25519.json through $name', (x: X25519
     expect(run(x, c)).toBeUndefined();
   });
 
+  it.each(file.cases.filter((c) => c.result === 'valid' && c.u === BASE_POINT && c.iterations === undefined))('publicKeyOf: $name', (c) => {
+    expect(toHex(x.publicKeyOf(hex(c.scalar)))).toBe(c.shared);
+  });
+
   it('accepts unaligned views and never mutates its inputs', () => {
     const c = file.cases.find((v) => v.result === 'valid' && v.iterations === undefined)!;
     for (let offset = 1; offset <= 7; offset++) {

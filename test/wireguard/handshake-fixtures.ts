@@ -1,14 +1,11 @@
 /** Shared fixtures for handshake tests: deterministic identities and a two-peer setup. */
 import { SeededRng, type Rng } from '../../src/runtime/rng.js';
-import { generatePrivateKey, publicKeyOf } from '../../src/wireguard/crypto.js';
 import { Handshake, type StaticIdentity } from '../../src/wireguard/noise.js';
+import { identity } from '../support/wg-keys.js';
+
+export { identity };
 
 export const WALL_MS = Date.UTC(2026, 10, 26, 2, 0, 0);
-
-export function identity(rng: Rng): StaticIdentity {
-  const privateKey = generatePrivateKey(rng.fill(new Uint8Array(32)));
-  return { privateKey, publicKey: publicKeyOf(privateKey) };
-}
 
 export interface Pair {
   rng: Rng;
