@@ -3,7 +3,7 @@
  * forwarder (flags → config → policy → forwarder → dig), with an unbound upstream on loopback.
  */
 import dgram from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +36,7 @@ describe.skipIf(missing({ command: 'unbound' }, { command: 'dig' }).length > 0)(
     ]);
     const mapping = (answer: string) => ({
       listen: ['127.0.0.1:0'],
+      query_log: { file: join(dir, `queries-${answer}.jsonl`) },
       upstreams: { public: { servers: [`127.0.0.1:${upstream.port}`] } },
       blocking: { lists: [join(dir, 'hosts.txt'), join(dir, 'adblock.txt')], allowlist: ['ok.ads.example'], answer },
       local: {
@@ -105,6 +106,16 @@ describe.skipIf(missing({ command: 'unbound' }, { command: 'dig' }).length > 0)(
       sock.close();
       await limited.close();
     }
+  });
+
+  it('writes one JSON line per answered query to the query log', async () => {
+    await dig(port(), ['www.example', 'A']);
+    await sleep(100);
+    const lines = readFileSync(join(dir, 'queries-null_ip.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const www = lines.filter((l) => l.qname === 'www.example');
+    expect(www.length).toBeGreaterThanOrEqual(2);
+    expect(www.at(-1)).toMatchObject({ transport: 'udp', qtype: 1, route: 'public', rcode: 'NOERROR', cacheHit: true });
+    expect(lines.find((l) => l.qname === 'ads.example')).toMatchObject({ route: 'blocked', list: expect.stringContaining('hosts.txt') });
   });
 
   it('counts queries and blocks in the Prometheus registry', async () => {
