@@ -157,3 +157,25 @@ describe('compileFilterSliced', () => {
     }
   });
 });
+
+describe('DomainMatcher hash chains', () => {
+  it('finds every one of 200k names (some share a 30-bit hash) and nothing of another length', () => {
+    for (const hashSeed of [0, 12345]) {
+      const m = new DomainMatcher({ hashSeed });
+      const names = Array.from({ length: 200_000 }, (_, i) => `n${i.toString(36)}.example`);
+      for (const n of names) m.add(n, MATCH_SCOPE.EXACT, 'l');
+      expect(m.size).toBe(names.length);
+      expect(names.every((n) => m.match(n) === 'l')).toBe(true);
+      expect(names.slice(0, 1000).some((n) => m.match(`x${n}`) !== undefined || m.match(`a.${n}`) !== undefined)).toBe(false);
+    }
+  });
+
+  it('reports the most specific matching rule', () => {
+    const m = new DomainMatcher();
+    m.add('example', MATCH_SCOPE.SUBDOMAINS, 'tld');
+    m.add('ads.example', MATCH_SCOPE.NAME_AND_SUBDOMAINS, 'ads');
+    expect(m.match('x.ads.example')).toBe('ads');
+    expect(m.match('ads.example')).toBe('ads');
+    expect(m.match('other.example')).toBe('tld');
+  });
+});

@@ -12,6 +12,7 @@
  * list does not stall queries for seconds (bench/dns/blocklist.bench.ts has the parse times);
  * the old rules answer until the new set is complete.
  */
+import { randomInt } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { Clock, MonotonicMs } from '../../runtime/clock.js';
 import type { DeadlineSource, Scheduler } from '../../runtime/loop.js';
@@ -237,13 +238,13 @@ export class BlocklistSource implements DeadlineSource {
 
   #compile(): CompiledFilter {
     const texts = this.#lists.filter((l) => l.text !== undefined).map((l) => ({ name: l.source.name, text: l.text! }));
-    return compileFilter(texts, this.#config.allowlist);
+    return compileFilter(texts, this.#config.allowlist, { hashSeed: randomInt(2 ** 31) });
   }
 
   /** Compiles in slices, yielding to the event loop between them so queries keep flowing. */
   #compileSliced(): Promise<CompiledFilter> {
     const texts = this.#lists.filter((l) => l.text !== undefined).map((l) => ({ name: l.source.name, text: l.text! }));
-    return compileFilterSliced(texts, this.#config.allowlist, { yieldNow: () => new Promise<void>((resolve) => setImmediate(resolve)) });
+    return compileFilterSliced(texts, this.#config.allowlist, { hashSeed: randomInt(2 ** 31), yieldNow: () => new Promise<void>((resolve) => setImmediate(resolve)) });
   }
 
   #apply(compiled: CompiledFilter): void {
