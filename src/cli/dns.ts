@@ -16,6 +16,7 @@ import { loadDnsConfig, parseDnsConfig, type DnsConfig } from '../dns/config.js'
 import { Forwarder, type ForwarderObserver } from '../dns/forwarder.js';
 import { cacheOptionsFrom, forwarderRouting } from '../dns/forwarder-config.js';
 import { startDnsServer, type ClientHandle, type ListenAddress } from '../dns/io/server.js';
+import type { RateLimitOptions } from '../dns/rate-limit.js';
 import { startFiltering, type Filtering } from '../dns/io/filtering.js';
 import { openQueryLog } from '../dns/io/query-log.js';
 import type { UpstreamTransportOptions } from '../dns/io/upstream.js';
@@ -33,12 +34,16 @@ export interface DnsServiceDeps {
   readonly upstream?: UpstreamTransportOptions;
   /** Answer unrouted private reverse zones NXDOMAIN locally (default true). */
   readonly privateReverseNxdomain?: boolean;
+  /** Per-client query rate limit (dropped beyond it); default off. */
+  readonly rateLimit?: RateLimitOptions | undefined;
 }
 
 export interface DnsService {
   readonly addresses: readonly ListenAddress[];
   readonly forwarder: Forwarder<ClientHandle>;
   readonly filtering: Filtering;
+  /** Queries dropped by the per-client rate limit. */
+  rateLimited(): bigint;
   close(): Promise<void>;
 }
 
@@ -88,6 +93,7 @@ export async function startDnsService(config: DnsConfig, deps: DnsServiceDeps = 
   try {
     server = await startDnsServer({
       listen: config.listeners.map((l) => ({ host: l.address, port: l.port })), forwarder, scheduler, clock, logger, upstream: deps.upstream ?? {},
+      rateLimit: deps.rateLimit,
     });
   } catch (err) {
     filtering.close();
@@ -100,6 +106,7 @@ export async function startDnsService(config: DnsConfig, deps: DnsServiceDeps = 
     addresses: server.addresses,
     forwarder,
     filtering,
+    rateLimited: server.rateLimited,
     close: async () => {
       await server.close();
       filtering.close();
@@ -122,9 +129,10 @@ const USAGE = `usage: tsplane dns [--config FILE] [options]
   --min-ttl / --max-ttl DUR   clamp cached TTLs
   --serve-stale DURATION      answer expired data this long past expiry when upstreams fail (0s: off)
   --no-private-reverse-nxdomain  forward unrouted private reverse lookups instead of answering NXDOMAIN
+  --rate-limit QPS            per-client queries per second (burst 2×); more are dropped (default off)
   --udp-socket-per-query      a new UDP socket for every upstream query (default: a rotated pool)
   --log-level LEVEL           pino level (default info)
-With --config, only --listen and --log-level may be added (they override the file).
+With --config, only --listen, --log-level and --rate-limit may be added (--listen overrides the file).
 `;
 
 export interface DnsCommandOptions {
@@ -132,6 +140,7 @@ export interface DnsCommandOptions {
   readonly logLevel: string;
   readonly privateReverseNxdomain: boolean;
   readonly upstream: UpstreamTransportOptions;
+  readonly rateLimit: RateLimitOptions | undefined;
 }
 
 /** Parses `tsplane dns` flags (throws ConfigError naming the flag). */
@@ -149,6 +158,7 @@ export function parseDnsArgs(args: readonly string[], cwd = process.cwd()): DnsC
   let privateReverseNxdomain = true;
   const upstream: { udpMaxUsesPerSocket?: number } = {};
   let routingFlags = false;
+  let rateLimit: RateLimitOptions | undefined;
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
     const value = (): string => {
@@ -156,7 +166,7 @@ export function parseDnsArgs(args: readonly string[], cwd = process.cwd()): DnsC
       if (v === undefined) throw new ConfigError('command line', undefined, flag, 'needs a value');
       return v;
     };
-    routingFlags ||= !['--config', '--listen', '--log-level', '--udp-socket-per-query', '--no-private-reverse-nxdomain'].includes(flag);
+    routingFlags ||= !['--config', '--listen', '--log-level', '--udp-socket-per-query', '--no-private-reverse-nxdomain', '--rate-limit'].includes(flag);
     switch (flag) {
       case '--config': configFile = value(); break;
       case '--listen': listen.push(value()); break;
@@ -190,6 +200,12 @@ export function parseDnsArgs(args: readonly string[], cwd = process.cwd()): DnsC
       }
       case '--no-private-reverse-nxdomain': privateReverseNxdomain = false; break;
       case '--udp-socket-per-query': upstream.udpMaxUsesPerSocket = 1; break;
+      case '--rate-limit': {
+        const qps = Number(value());
+        if (!(qps > 0) || !Number.isFinite(qps)) throw new ConfigError('command line', undefined, flag, 'must be a number of queries per second > 0');
+        rateLimit = { qps };
+        break;
+      }
       case '--log-level': logLevel = value(); break;
       default: throw new ConfigError('command line', undefined, flag, 'unknown option (see tsplane dns --help)');
     }
@@ -215,7 +231,7 @@ export function parseDnsArgs(args: readonly string[], cwd = process.cwd()): DnsC
     };
     config = parseFromFlags(mapping, cwd);
   }
-  return { config, logLevel, privateReverseNxdomain, upstream };
+  return { config, logLevel, privateReverseNxdomain, upstream, rateLimit };
 }
 
 /** Which flag wrote which key of the generated mapping, for error messages. */
@@ -257,7 +273,7 @@ export async function dnsCommand(args: readonly string[]): Promise<number> {
   }
   const logger = createLogger({ name: 'dns', level: opts.logLevel as 'info' });
   const service = await startDnsService(opts.config, {
-    logger, registry: createRegistry(), privateReverseNxdomain: opts.privateReverseNxdomain, upstream: opts.upstream,
+    logger, registry: createRegistry(), privateReverseNxdomain: opts.privateReverseNxdomain, upstream: opts.upstream, rateLimit: opts.rateLimit,
   });
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

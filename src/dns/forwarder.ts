@@ -18,7 +18,9 @@ import {
   FLAG_CD, FLAG_QR, HEADER_BYTES, OPCODE_MASK, Rcode, RrType, cnameTargets, parseMessage, scanResponse,
   type ParsedMessage, type ResponseScan,
 } from './message.js';
-import { buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, finishForClient, udpLimitFor, type ClientView } from './response.js';
+import {
+  EDE_NO_REACHABLE_AUTHORITY, buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, finishForClient, udpLimitFor, type ClientView,
+} from './response.js';
 import { LOCAL_NXDOMAIN_GROUP, type Route } from './router.js';
 import { HealthTable } from './upstream-health.js';
 import type { UpstreamSpec } from './upstream-spec.js';
@@ -152,7 +154,7 @@ export class Forwarder<C> {
     }
     if (hit === undefined && this.cache.isFailing(key, nowMs)) {
       this.stats.servfail++;
-      return this.#reply(client, transport, msg, route.group, buildErrorResponse(view, Rcode.SERVFAIL), nowMs);
+      return this.#reply(client, transport, msg, route.group, buildErrorResponse(view, Rcode.SERVFAIL, 0, EDE_NO_REACHABLE_AUTHORITY), nowMs);
     }
     const existing = this.#pending.get(key);
     if (existing) {
@@ -172,7 +174,7 @@ export class Forwarder<C> {
         return this.#reply(client, transport, msg, route.group, this.#fromCache(hit.entry, nowMs, true, view), nowMs, true);
       }
       this.stats.servfail++;
-      return this.#reply(client, transport, msg, route.group, buildErrorResponse(view, Rcode.SERVFAIL), nowMs);
+      return this.#reply(client, transport, msg, route.group, buildErrorResponse(view, Rcode.SERVFAIL, 0, EDE_NO_REACHABLE_AUTHORITY), nowMs);
     }
     const pending: Pending<C> = {
       key, msg, question: view.question, route, group, usingFallback: false, waiters: [{ client, view, transport, startedAtMs: nowMs }], attempts: [],
@@ -393,7 +395,7 @@ export class Forwarder<C> {
       this.cache.noteFailure(pending.key, nowMs);
     }
     this.#finish(pending, out, nowMs, (view) =>
-      soft ? finishForClient(soft.bytes.slice(), soft.msg.questionEnd, soft.scan.optStart, soft.scan.optEnd, view) : buildErrorResponse(view, Rcode.SERVFAIL),
+      soft ? finishForClient(soft.bytes.slice(), soft.msg.questionEnd, soft.scan.optStart, soft.scan.optEnd, view) : buildErrorResponse(view, Rcode.SERVFAIL, 0, EDE_NO_REACHABLE_AUTHORITY),
     );
   }
 

@@ -26,6 +26,10 @@ export const RCODE_MASK = 0x000f;
 /** Longest name in wire form, length octets and the root octet included (RFC 1035 §2.3.4). */
 export const MAX_NAME_BYTES = 255;
 export const MAX_LABEL_BYTES = 63;
+/** Compression pointers followed per name at most: a 255-byte name has ≤ 127 labels, so more hops is abuse. */
+export const MAX_POINTER_HOPS = 127;
+/** CNAME targets checked per answer (policy CNAME-cloaking checks); longer chains are cut. */
+export const MAX_CNAME_TARGETS = 16;
 /** Without EDNS0 a UDP message is at most 512 bytes (RFC 1035 §4.2.1); EDNS payload < 512 counts as 512. */
 export const CLASSIC_UDP_BYTES = 512;
 /** OPT TTL field: EXTENDED-RCODE(8) VERSION(8) DO(1) Z(15) (RFC 6891 §6.1.3, RFC 3225 §3). */
@@ -117,6 +121,7 @@ export function readName(bytes: Uint8Array, offset: number): NameResult {
   let runStart = offset;
   let end = -1;
   let wireLen = 1; // the root octet
+  let hops = 0;
   let name = '';
   for (;;) {
     if (pos >= bytes.length) return { ok: false, reason: 'bad-name' };
@@ -130,7 +135,7 @@ export function readName(bytes: Uint8Array, offset: number): NameResult {
     if (kind === 0xc0) {
       if (pos + 1 >= bytes.length) return { ok: false, reason: 'bad-pointer' };
       const target = ((len & 0x3f) << 8) | bytes[pos + 1]!;
-      if (target >= runStart) return { ok: false, reason: 'bad-pointer' };
+      if (target >= runStart || ++hops > MAX_POINTER_HOPS) return { ok: false, reason: 'bad-pointer' };
       if (end < 0) end = pos + 2;
       pos = target;
       runStart = target;
@@ -283,7 +288,7 @@ export function scanResponse(bytes: Uint8Array, msg: ParsedMessage): ResponseSca
       if (minTtl === undefined || ttl < minTtl) minTtl = ttl;
       if (r < msg.ancount) {
         if (minAnswerTtl === undefined || ttl < minAnswerTtl) minAnswerTtl = ttl;
-        if (type === RrType.CNAME) cnameRdataOffsets.push(rdata);
+        if (type === RrType.CNAME && cnameRdataOffsets.length < MAX_CNAME_TARGETS) cnameRdataOffsets.push(rdata);
       } else if (r < msg.ancount + msg.nscount && type === RrType.SOA && negativeTtl === undefined && rdlen >= 22) {
         // SOA RDATA ends with SERIAL REFRESH RETRY EXPIRE MINIMUM (5 × u32); MINIMUM is the last 4 bytes.
         negativeTtl = Math.min(ttl, u32(bytes, rdata + rdlen - 4) & 0x7fffffff);

@@ -69,24 +69,41 @@ function responseFlags(clientFlags: number, rcode: number, authoritative: boolea
   return FLAG_QR | (clientFlags & (OPCODE_MASK | FLAG_RD | FLAG_CD)) | FLAG_RA | (authoritative ? FLAG_AA : 0) | (rcode & RCODE_MASK);
 }
 
+/** Extended DNS Error option (RFC 8914 §2): OPTION-CODE(2)=15 OPTION-LENGTH(2)=2 INFO-CODE(2). */
+export const EDNS_OPTION_EDE = 15;
+const EDE_OPTION_BYTES = 6;
+/** RFC 8914 §4.23: "No Reachable Authority" — every upstream of the route failed. */
+export const EDE_NO_REACHABLE_AUTHORITY = 22;
+
 /**
  * An error response (FORMERR, SERVFAIL, NXDOMAIN, REFUSED, NOTIMP, BADVERS via `extendedRcode`)
- * echoing the question when there is one and an OPT when the client sent one.
+ * echoing the question when there is one and an OPT when the client sent one; with `ede`, the
+ * OPT carries that Extended DNS Error code (RFC 8914).
  */
 export function buildErrorResponse(
   client: { readonly id: number; readonly flags: number; readonly question?: Uint8Array | undefined; readonly edns?: EdnsInfo | undefined },
   rcode: number,
   extendedRcode = 0,
+  ede?: number,
 ): Uint8Array {
   const q = client.question;
   const hasOpt = client.edns !== undefined || extendedRcode !== 0;
-  const out = new Uint8Array(HEADER_BYTES + (q?.length ?? 0) + (hasOpt ? OPT_RR_BYTES : 0));
+  const withEde = hasOpt && ede !== undefined;
+  const out = new Uint8Array(HEADER_BYTES + (q?.length ?? 0) + (hasOpt ? OPT_RR_BYTES : 0) + (withEde ? EDE_OPTION_BYTES : 0));
   writeU16(out, 0, client.id);
   writeU16(out, 2, responseFlags(client.flags, rcode, false));
   writeU16(out, 4, q ? 1 : 0);
   writeU16(out, 10, hasOpt ? 1 : 0);
   if (q) out.set(q, HEADER_BYTES);
-  if (hasOpt) writeOpt(out, HEADER_BYTES + (q?.length ?? 0), client.edns?.dnssecOk ?? false, extendedRcode);
+  if (hasOpt) {
+    const end = writeOpt(out, HEADER_BYTES + (q?.length ?? 0), client.edns?.dnssecOk ?? false, extendedRcode);
+    if (withEde) {
+      writeU16(out, end - 2, EDE_OPTION_BYTES); // OPT RDLENGTH
+      writeU16(out, end, EDNS_OPTION_EDE);
+      writeU16(out, end + 2, 2);
+      writeU16(out, end + 4, ede);
+    }
+  }
   return out;
 }
 

@@ -87,6 +87,21 @@ describe('readName', () => {
     expect(readName(loop, 16)).toEqual({ ok: false, reason: 'bad-pointer' });
   });
 
+  it('stops after 127 pointer hops (a chain of pointers, each to the one before)', () => {
+    const chain = (n: number) => {
+      const b = [...new Uint8Array(12), 0]; // offset 12: the root
+      for (let i = 0; i < n; i++) {
+        const target = i === 0 ? 12 : 13 + 2 * (i - 1); // the previous pointer
+        b.push(0xc0 | (target >> 8), target & 0xff);
+      }
+      return Uint8Array.from(b);
+    };
+    const ok = chain(127);
+    expect(readName(ok, ok.length - 2)).toMatchObject({ ok: true, name: '' });
+    const long = chain(200);
+    expect(readName(long, long.length - 2)).toEqual({ ok: false, reason: 'bad-pointer' });
+  });
+
   it('accepts a 255-byte name and rejects 256 bytes', () => {
     const label63 = '3f' + '61'.repeat(63);
     // 3 × 64 + 62 + root = 255 bytes

@@ -45,6 +45,19 @@ describe('buildErrorResponse', () => {
   });
 });
 
+describe('buildErrorResponse with an Extended DNS Error', () => {
+  it('puts EDE option 15 with the info code into the OPT record (RFC 8914), only for EDNS clients', () => {
+    const q = query('x.example', 1, { id: 1, edns: {} });
+    const r = buildErrorResponse(view(q, 1232), 2, 0, 22);
+    expect(toHex(r.subarray(r.length - 6))).toBe('000f' + '0002' + '0016');
+    expect(rd16(r, r.length - 8)).toBe(6); // OPT RDLENGTH
+    const p = parseMessage(r);
+    expect(p.ok && p.msg.edns !== undefined).toBe(true);
+    const plain = buildErrorResponse(view(query('x.example', 1), 512), 2, 0, 22);
+    expect(rd16(plain, 10)).toBe(0);
+  });
+});
+
 describe('finishForClient', () => {
   const up = reply('a.example', 1, { id: 0x7777, answers: [A('a.example', '192.0.2.1')], edns: true });
   const pu = parseMessage(up, false);

@@ -2,7 +2,8 @@
  * End-to-end: blocklists, allowlist, local records and CNAME cloaking through the whole
  * forwarder (flags → config → policy → forwarder → dig), with an unbound upstream on loopback.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import dgram from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +11,8 @@ import { missing } from '../support/prereq.js';
 import { createLogger } from '../../src/runtime/log.js';
 import { createRegistry } from '../../src/runtime/metrics.js';
 import { startDnsService, type DnsService } from '../../src/cli/dns.js';
-import { dig, dnsConfig, startUnbound, type Unbound } from './dns-support.js';
+import { dig, dnsConfig, sleep, startUnbound, type Unbound } from './dns-support.js';
+import { query } from '../dns/wire.js';
 
 describe.skipIf(missing({ command: 'unbound' }, { command: 'dig' }).length > 0)('DNS filtering end to end (unbound, dig)', () => {
   let upstream: Unbound;
@@ -34,6 +36,7 @@ describe.skipIf(missing({ command: 'unbound' }, { command: 'dig' }).length > 0)(
     ]);
     const mapping = (answer: string) => ({
       listen: ['127.0.0.1:0'],
+      query_log: { file: join(dir, `queries-${answer}.jsonl`) },
       upstreams: { public: { servers: [`127.0.0.1:${upstream.port}`] } },
       blocking: { lists: [join(dir, 'hosts.txt'), join(dir, 'adblock.txt')], allowlist: ['ok.ads.example'], answer },
       local: {
@@ -83,6 +86,36 @@ describe.skipIf(missing({ command: 'unbound' }, { command: 'dig' }).length > 0)(
     expect((await dig(port(), ['files.vpn.lan', 'A'])).answers.map((x) => x.data)).toEqual(['router.vpn.lan.', '10.0.0.1']);
     expect((await dig(port(), ['-x', '10.0.0.1'])).answers.map((x) => x.data)).toEqual(['router.vpn.lan.']);
     expect((await dig(port(), ['nothing.vpn.lan', 'A'])).status).toBe('NXDOMAIN');
+  });
+
+  it('drops queries beyond the per-client rate limit', async () => {
+    const limited = await startDnsService(dnsConfig({
+      listen: ['127.0.0.1:0'], upstreams: { public: { servers: [`127.0.0.1:${upstream.port}`] } },
+      local: { records: [{ name: 'router.vpn.lan', type: 'A', value: '10.0.0.1' }] },
+    }), { logger: createLogger({ level: 'silent', pretty: false }), rateLimit: { qps: 5, burst: 5 } });
+    const sock = dgram.createSocket('udp4');
+    let answers = 0;
+    sock.on('message', () => answers++);
+    try {
+      for (let i = 0; i < 30; i++) sock.send(query('router.vpn.lan', 1, { id: i }), limited.addresses[0]!.port, '127.0.0.1');
+      await sleep(300);
+      expect(answers).toBeGreaterThanOrEqual(5);
+      expect(answers).toBeLessThanOrEqual(7);
+      expect(limited.rateLimited()).toBe(BigInt(30 - answers));
+    } finally {
+      sock.close();
+      await limited.close();
+    }
+  });
+
+  it('writes one JSON line per answered query to the query log', async () => {
+    await dig(port(), ['www.example', 'A']);
+    await sleep(100);
+    const lines = readFileSync(join(dir, 'queries-null_ip.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const www = lines.filter((l) => l.qname === 'www.example');
+    expect(www.length).toBeGreaterThanOrEqual(2);
+    expect(www.at(-1)).toMatchObject({ transport: 'udp', qtype: 1, route: 'public', rcode: 'NOERROR', cacheHit: true });
+    expect(lines.find((l) => l.qname === 'ads.example')).toMatchObject({ route: 'blocked', list: expect.stringContaining('hosts.txt') });
   });
 
   it('counts queries and blocks in the Prometheus registry', async () => {

@@ -208,6 +208,7 @@ describe.skipIf(missing({ command: 'unbound' }, { command: 'dig' }).length > 0)(
     t = Date.now();
     const gone = await dig(port, ['other.home.lan', 'A']);
     expect(gone.status).toBe('SERVFAIL'); // and not NXDOMAIN from the public fallback
+    expect(gone.raw).toContain('EDE: 22 (No Reachable Authority)');
     expect(Date.now() - t).toBeLessThan(1_500);
   });
 

@@ -26,8 +26,11 @@ function answer(query: Uint8Array, lastOctet: number): Uint8Array | undefined {
   return reply(p.msg.qname, p.msg.qtype, { id: p.msg.id, answers: [A(p.msg.qname, `192.0.2.${lastOctet}`)], edns: true });
 }
 
-function streamHandler(lastOctet: number) {
+const connections = { tcp: 0, dot: 0 };
+
+function streamHandler(lastOctet: number, kind: keyof typeof connections) {
   return (sock: net.Socket): void => {
+    connections[kind]++;
     const d = new TcpFrameDecoder();
     sock.on('data', (c: Buffer) => {
       const r = d.push(c);
@@ -57,8 +60,8 @@ describe.skipIf(missing({ command: 'openssl' }, { command: 'dig' }).length > 0)(
       '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
     const cert = readFileSync(join(dir, 'cert.pem'));
     const key = readFileSync(join(dir, 'key.pem'));
-    const tcp = net.createServer(streamHandler(1));
-    const dot = tls.createServer({ key, cert }, streamHandler(2));
+    const tcp = net.createServer(streamHandler(1, 'tcp'));
+    const dot = tls.createServer({ key, cert }, streamHandler(2, 'dot'));
     const doh = https.createServer({ key, cert }, (req, res) => {
       if (req.method !== 'POST' || req.url !== '/dns-query' || req.headers['content-type'] !== 'application/dns-message') {
         res.writeHead(400).end();
@@ -97,12 +100,16 @@ describe.skipIf(missing({ command: 'openssl' }, { command: 'dig' }).length > 0)(
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('forwards over TCP', async () => {
-    expect((await dig(port, ['a.example', 'A'])).answers.map((a) => a.data)).toEqual(['192.0.2.1']);
+  it('forwards over TCP, reusing one connection', async () => {
+    for (const n of ['a', 'b', 'c']) expect((await dig(port, [`${n}.example`, 'A'])).answers.map((a) => a.data)).toEqual(['192.0.2.1']);
+    expect(connections.tcp).toBe(1);
   });
 
-  it('forwards over DoT with the configured CA', async () => {
-    expect((await dig(port, ['a.dot.test', 'A'])).answers.map((a) => a.data)).toEqual(['192.0.2.2']);
+  it('forwards over DoT with the configured CA, reusing one TLS connection', async () => {
+    const answers = await Promise.all(['a', 'b', 'c', 'd'].map((n) => dig(port, [`${n}.dot.test`, 'A'])));
+    expect(answers.map((r) => r.answers.map((a) => a.data))).toEqual([['192.0.2.2'], ['192.0.2.2'], ['192.0.2.2'], ['192.0.2.2']]);
+    expect((await dig(port, ['e.dot.test', 'A'])).answers.map((a) => a.data)).toEqual(['192.0.2.2']);
+    expect(connections.dot).toBe(1);
   });
 
   it('forwards over DoH with the configured CA', async () => {

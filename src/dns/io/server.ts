@@ -12,6 +12,7 @@ import type { Clock } from '../../runtime/clock.js';
 import type { DeadlineSource, Scheduler } from '../../runtime/loop.js';
 import type { Logger } from '../../runtime/log.js';
 import type { Forwarder, ForwarderAction } from '../forwarder.js';
+import { RateLimiter, type RateLimitOptions } from '../rate-limit.js';
 import { TcpFrameDecoder, frameMessage } from '../tcp-frame.js';
 import { UpstreamTransports, type UpstreamTransportOptions } from './upstream.js';
 
@@ -42,11 +43,15 @@ export interface DnsServerOptions {
   readonly maxTcpConnections?: number;
   /** Queries in flight per TCP connection before reading pauses (default 32). */
   readonly maxTcpInflight?: number;
+  /** Per-client-address token bucket; over-limit queries are dropped silently. Default: off. */
+  readonly rateLimit?: RateLimitOptions | undefined;
 }
 
 export interface DnsServer {
   /** Bound addresses, one per listen entry (UDP and TCP share the port). */
   readonly addresses: readonly ListenAddress[];
+  /** Queries dropped by the per-client rate limit. */
+  rateLimited(): bigint;
   close(): Promise<void>;
 }
 
@@ -58,6 +63,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   const tcpClients = new Set<TcpClient>();
   const maxInflight = opts.maxTcpInflight ?? 32;
   let closed = false;
+  const limiter = opts.rateLimit ? new RateLimiter(opts.rateLimit) : undefined;
 
   const dispatch = (actions: ForwarderAction<ClientHandle>[]): void => {
     if (closed) return;
@@ -129,6 +135,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
         return;
       }
       for (const m of r.messages) guarded(() => {
+        if (limiter && !limiter.allow(sock.remoteAddress ?? '', clock.monotonicMs())) return;
         conn.inflight++;
         const droppedBefore = forwarder.stats.dropped;
         const actions = forwarder.handleQuery(m, handle, 'tcp', clock.monotonicMs());
@@ -166,6 +173,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
             });
           });
           udp.on('message', (msg, rinfo) => {
+            if (limiter && !limiter.allow(rinfo.address, clock.monotonicMs())) return;
             const client: ClientHandle = { kind: 'udp', sock: udp, address: rinfo.address, port: rinfo.port };
             try {
               dispatch(forwarder.handleQuery(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), client, 'udp', clock.monotonicMs()));
@@ -203,5 +211,5 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
     await Promise.all(tcpServers.map((t) => new Promise<void>((r) => t.close(() => r()))));
   }
 
-  return { addresses: bound, close: closeAll };
+  return { addresses: bound, rateLimited: () => limiter?.limited ?? 0n, close: closeAll };
 }

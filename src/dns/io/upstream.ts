@@ -4,7 +4,8 @@
  *   ephemeral port and retired after `udpMaxUsesPerSocket` queries (RFC 5452 §9.2 source-port
  *   entropy; `1` = a fresh socket per query). Connected sockets let the kernel drop datagrams
  *   from other addresses and report ICMP port-unreachable, so a dead upstream fails over at once.
- * - TCP (RFC 7766) and DoT (RFC 7858): one connection per attempt, 2-byte length framing.
+ * - TCP (RFC 7766) and DoT (RFC 7858): one reused connection per upstream, queries pipelined
+ *   with 2-byte length framing and matched by ID, closed after 10 s idle.
  * - DoH (RFC 8484 §4.1): POST application/dns-message through a keep-alive https.Agent.
  * Every reply goes to the forwarder, which checks source, ID and question itself.
  */
@@ -47,9 +48,20 @@ interface UdpSlot {
   readonly queue: Uint8Array[];
 }
 
+/** A reused TCP/DoT connection to one upstream; queries are pipelined and matched by ID (RFC 7766 §6.2.1.1). */
+interface StreamConn {
+  readonly key: string;
+  readonly sock: net.Socket;
+  readonly inflight: Map<number, number[]>;
+  closed: boolean;
+}
+
+/** An upstream connection with nothing in flight for this long is closed (RFC 7766 §6.2.3). */
+const STREAM_IDLE_MS = 10_000;
+
 type Flight =
   | { readonly kind: 'udp'; readonly slot: UdpSlot; readonly txid: number }
-  | { readonly kind: 'stream'; readonly sock: net.Socket }
+  | { readonly kind: 'stream'; readonly conn: StreamConn; readonly txid: number }
   | { readonly kind: 'https'; readonly req: ReturnType<typeof https.request> };
 
 export class UpstreamTransports {
@@ -57,6 +69,7 @@ export class UpstreamTransports {
   readonly #opts: UpstreamTransportOptions;
   readonly #pools = new Map<string, { slots: (UdpSlot | undefined)[]; next: number }>();
   readonly #flights = new Map<number, Flight>();
+  readonly #streams = new Map<string, StreamConn>();
   /** One keep-alive agent per DoH upstream (each may have its own CA and server name). */
   readonly #agents = new Map<string, https.Agent>();
   readonly #caFiles = new Map<string, string>();
@@ -85,15 +98,11 @@ export class UpstreamTransports {
     if (!f) return;
     this.#flights.delete(token);
     if (f.kind === 'udp') {
-      const list = f.slot.inflight.get(f.txid);
-      if (list) {
-        const i = list.indexOf(token);
-        if (i >= 0) list.splice(i, 1);
-        if (list.length === 0) f.slot.inflight.delete(f.txid);
-      }
+      removeToken(f.slot.inflight, f.txid, token);
       if (f.slot.retired && f.slot.inflight.size === 0) this.#closeSlot(f.slot);
     } else if (f.kind === 'stream') {
-      f.sock.destroy();
+      // The connection stays open for the next query; the idle timeout closes it.
+      removeToken(f.conn.inflight, f.txid, token);
     } else {
       f.req.destroy();
     }
@@ -104,6 +113,8 @@ export class UpstreamTransports {
     for (const token of [...this.#flights.keys()]) this.cancel(token);
     for (const pool of this.#pools.values()) for (const s of pool.slots) if (s) this.#closeSlot(s);
     this.#pools.clear();
+    for (const c of this.#streams.values()) c.sock.destroy();
+    this.#streams.clear();
     for (const a of this.#agents.values()) a.destroy();
     this.#agents.clear();
   }
@@ -154,9 +165,7 @@ export class UpstreamTransports {
   #sendUdp(token: number, up: UpstreamSpec, bytes: Uint8Array): void {
     const slot = this.#pickSlot(up);
     const txid = (bytes[0]! << 8) | bytes[1]!;
-    const list = slot.inflight.get(txid);
-    if (list) list.push(token);
-    else slot.inflight.set(txid, [token]);
+    addToken(slot.inflight, txid, token);
     this.#flights.set(token, { kind: 'udp', slot, txid });
     slot.uses++;
     if (slot.ready) slot.sock.send(bytes, (err) => err && this.#fail(token));
@@ -226,21 +235,44 @@ export class UpstreamTransports {
   // ---- TCP / DoT ----
 
   #sendStream(token: number, up: UpstreamSpec, useTls: boolean, bytes: Uint8Array): void {
+    const key = `${useTls ? 'tls' : 'tcp'}|${up.id}`;
+    let conn = this.#streams.get(key);
+    if (!conn || conn.closed) conn = this.#openStream(key, up, useTls);
+    const txid = (bytes[0]! << 8) | bytes[1]!;
+    addToken(conn.inflight, txid, token);
+    this.#flights.set(token, { kind: 'stream', conn, txid });
+    // net.Socket buffers writes made before the connection (or TLS handshake) completes.
+    conn.sock.write(frameMessage(bytes));
+  }
+
+  #openStream(key: string, up: UpstreamSpec, useTls: boolean): StreamConn {
     const sock = useTls
       ? tls.connect({ host: up.host, port: up.port, ALPNProtocols: ['dot'], ...this.#tlsOptions(up) })
       : net.connect({ host: up.host, port: up.port });
-    this.#flights.set(token, { kind: 'stream', sock });
+    const conn: StreamConn = { key, sock, inflight: new Map(), closed: false };
+    this.#streams.set(key, conn);
     const decoder = new TcpFrameDecoder();
     sock.setNoDelay(true);
-    sock.write(frameMessage(bytes));
+    sock.setTimeout(STREAM_IDLE_MS, () => sock.destroy());
     sock.on('data', (chunk: Buffer) => {
       const r = decoder.push(chunk);
-      if (!r.ok) return this.#fail(token);
-      // The forwarder ignores a message that does not match; keep reading until one does.
-      for (const m of r.messages) if (this.#flights.has(token)) this.#events.reply(token, undefined, m);
+      if (!r.ok) return void sock.destroy();
+      for (const m of r.messages) {
+        const tokens = conn.inflight.get((m[0]! << 8) | m[1]!);
+        if (!tokens) this.#events.unexpected();
+        // The forwarder ignores a message that does not match its question; others may follow.
+        else for (const t of [...tokens]) this.#events.reply(t, undefined, m);
+      }
     });
-    sock.on('error', () => this.#fail(token));
-    sock.on('close', () => this.#fail(token));
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => {
+      conn.closed = true;
+      if (this.#streams.get(key) === conn) this.#streams.delete(key);
+      const tokens = [...conn.inflight.values()].flat();
+      conn.inflight.clear();
+      for (const t of tokens) this.#fail(t);
+    });
+    return conn;
   }
 
   // ---- DoH ----
@@ -277,4 +309,18 @@ export class UpstreamTransports {
     req.on('error', () => this.#fail(token));
     req.end(bytes);
   }
+}
+
+function addToken(map: Map<number, number[]>, txid: number, token: number): void {
+  const list = map.get(txid);
+  if (list) list.push(token);
+  else map.set(txid, [token]);
+}
+
+function removeToken(map: Map<number, number[]>, txid: number, token: number): void {
+  const list = map.get(txid);
+  if (!list) return;
+  const i = list.indexOf(token);
+  if (i >= 0) list.splice(i, 1);
+  if (list.length === 0) map.delete(txid);
 }
