@@ -187,6 +187,9 @@ export interface FrameDecoderOptions {
   skipOversizedUnknown?: boolean;
 }
 
+/** First allocation for a frame that spans chunks; it then doubles as bytes arrive. */
+const INITIAL_PAYLOAD_BYTES = 4096;
+
 const enum State {
   Header,
   Payload,
@@ -195,8 +198,9 @@ const enum State {
 
 /**
  * Push-based DERP frame decoder: feed arbitrary chunks, get whole frames back. Bounded: the
- * declared length is compared with the limit before a single payload byte is buffered, and
- * memory held is at most one header plus one payload of at most `maxFrameBytes`.
+ * declared length is compared with the limit before a single payload byte is buffered; memory
+ * held is at most one partial frame of at most `maxFrameBytes`, and is allocated as its bytes
+ * arrive (doubling from 4 KiB), so a bare header cannot make the decoder reserve the limit.
  */
 export class FrameDecoder {
   #limit: number;
@@ -206,6 +210,7 @@ export class FrameDecoder {
   #headerFill = 0;
   #type = 0;
   #payload: Uint8Array = new Uint8Array(0);
+  #payloadLength = 0;
   #payloadFill = 0;
   #discardLeft = 0;
   #error: FrameError | undefined;
@@ -228,6 +233,11 @@ export class FrameDecoder {
   /** Bytes currently held for a partial frame (header + payload so far). */
   get bufferedBytes(): number {
     return this.#headerFill + (this.#state === State.Payload ? this.#payloadFill : 0);
+  }
+
+  /** Bytes allocated for the partial frame; at most about twice what arrived (plus 4 KiB). */
+  get allocatedBytes(): number {
+    return this.#state === State.Payload ? this.#payload.length : 0;
   }
 
   /** Feeds bytes; returns every frame completed by them, or the error that killed the stream. */
@@ -276,11 +286,12 @@ export class FrameDecoder {
         }
         this.#startPayload(h.type, h.length);
       } else if (this.#state === State.Payload) {
-        const take = Math.min(this.#payload.length - this.#payloadFill, n - i);
+        const take = Math.min(this.#payloadLength - this.#payloadFill, n - i);
+        this.#reserve(this.#payloadFill + take);
         this.#payload.set(chunk.subarray(i, i + take), this.#payloadFill);
         this.#payloadFill += take;
         i += take;
-        if (this.#payloadFill === this.#payload.length) {
+        if (this.#payloadFill === this.#payloadLength) {
           frames.push({ type: this.#type, payload: this.#payload });
           this.#payload = new Uint8Array(0);
           this.#payloadFill = 0;
@@ -309,8 +320,19 @@ export class FrameDecoder {
 
   #startPayload(type: number, length: number): void {
     this.#type = type;
-    this.#payload = new Uint8Array(length);
+    this.#payloadLength = length;
+    // Memory follows the bytes that actually arrived, not the declared length: a 5-byte header
+    // must not make the decoder allocate up to the limit (256 KiB before the handshake).
+    this.#payload = new Uint8Array(Math.min(length, INITIAL_PAYLOAD_BYTES));
     this.#payloadFill = 0;
     this.#state = State.Payload;
+  }
+
+  /** Grows the payload buffer (doubling, capped at the declared length) to hold `need` bytes. */
+  #reserve(need: number): void {
+    if (need <= this.#payload.length) return;
+    const grown = new Uint8Array(Math.min(this.#payloadLength, Math.max(need, this.#payload.length * 2)));
+    grown.set(this.#payload.subarray(0, this.#payloadFill));
+    this.#payload = grown;
   }
 }

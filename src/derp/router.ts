@@ -28,6 +28,21 @@ export class PacketRouter {
     this.#now = now;
   }
 
+  /** The routing gauges: keys here and via siblings, duplicates, watchers. */
+  gauges(): { clientsLocal: number; clientsRemote: number; clientsTotal: number; currentDupClientKeys: number; currentDupClientConns: number; watchers: number } {
+    let remote = 0;
+    for (const hex of this.forwarders.keys()) if (!this.registry.has(hex)) remote++;
+    const dup = this.registry.duplicates();
+    return {
+      clientsLocal: this.registry.size,
+      clientsRemote: remote,
+      clientsTotal: this.registry.size + remote,
+      currentDupClientKeys: dup.keys,
+      currentDupClientConns: dup.conns,
+      watchers: this.watchers.size,
+    };
+  }
+
   /** WatchConns from a mesh peer: flood PeerPresent for every active key, then stream changes. */
   watch(c: Client): void {
     if (c.watching) return;

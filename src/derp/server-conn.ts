@@ -52,7 +52,8 @@ export type CloseReason =
 /** What a Client calls back into (the server core). */
 export interface ConnOwner {
   _receive(c: Client, bytes: Uint8Array): void;
-  _flush(c: Client): void;
+  /** `drained`: the transport emptied its backlog, which restarts the write deadline. */
+  _flush(c: Client, drained?: boolean): void;
   _close(c: Client, reason: CloseReason, detail: string | undefined, closeTransport: boolean): void;
 }
 
@@ -130,7 +131,7 @@ export class Client implements RegisteredClient, ServerConnHandle {
     this.#owner._receive(this, bytes);
   }
   writable(): void {
-    this.#owner._flush(this);
+    this.#owner._flush(this, true);
   }
   closed(): void {
     this.#owner._close(this, 'transport-closed', undefined, false);
@@ -161,6 +162,14 @@ export class Client implements RegisteredClient, ServerConnHandle {
   queueWatchUpdate(hex: string, frame: Uint8Array): void {
     this.watchUpdates.delete(hex); // re-insert so the map's order is the order of events
     this.watchUpdates.set(hex, frame);
+  }
+
+  /** Holds a frame that arrived during an asynchronous admission check; false past the bound. */
+  holdWhileVerifying(type: number, payload: Uint8Array): boolean {
+    this.bytesWhileVerifying += payload.length;
+    if (this.framesWhileVerifying.length >= MAX_FRAMES_WHILE_VERIFYING || this.bytesWhileVerifying > MAX_BYTES_WHILE_VERIFYING) return false;
+    this.framesWhileVerifying.push({ type, payload: payload.slice() });
+    return true;
   }
 
   /** Token bucket for PeerGone(NotHere) replies. */

@@ -10,26 +10,27 @@
  * the 1→0 transition to earlier recipients, watchers and mesh forwarding (§3.5, §6), head-drop
  * queues and a write deadline (§3.4), KeepAlive every 60 s plus 0–5 s jitter.
  */
-import { constantTimeEqual, wipe } from '../runtime/bytes.js';
+import { wipe } from '../runtime/bytes.js';
 import type { Clock, MonotonicMs } from '../runtime/clock.js';
 import { randomInt, type Rng } from '../runtime/rng.js';
 import { FrameType, KEY_BYTES, MAX_FORWARD_PACKET_FRAME_BYTES, NONCE_BYTES, encodeFrame } from './frame.js';
 import {
   acceptClientInfo, decodeClosePeer, decodeForwardPacket, decodeNotePreferred, decodePing, decodeSendPacket,
   decodeWatchConns, encodeHealth, encodeRestarting, encodeServerKey, keyHex, publicKeyOf, sealServerInfoWithBoxKey,
-  type ClientInfo, type Endpoint, type NodePrivateKey, type NodePublicKey,
+  type Endpoint, type NodePrivateKey, type NodePublicKey,
 } from './protocol.js';
 import { DerpServerStats, DropReason, type DerpServerGauges } from './server-stats.js';
 import type { PacketForwarder } from './mesh-routes.js';
 import { PacketRouter } from './router.js';
+import { isMeshKey, isPromiseLike, type VerifyClient, type VerifyResult } from './admission.js';
 import {
-  Client, HANDSHAKE_TIMEOUT_MS, MAX_BYTES_WHILE_VERIFYING, MAX_FRAMES_WHILE_VERIFYING, MAX_PENDING_CONTROL_FRAMES,
+  Client, HANDSHAKE_TIMEOUT_MS, MAX_PENDING_CONTROL_FRAMES,
   NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC, Phase,
   type AcceptInfo, type CloseReason, type ConnOwner, type FrameConn, type ServerConnHandle,
 } from './server-conn.js';
 
 export { HANDSHAKE_TIMEOUT_MS, MAX_PENDING_CONTROL_FRAMES, NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC };
-export type { AcceptInfo, CloseReason, FrameConn, PacketForwarder, ServerConnHandle };
+export type { AcceptInfo, CloseReason, FrameConn, PacketForwarder, ServerConnHandle, VerifyClient, VerifyResult };
 
 // ---- Implementation constants (derp.md §3.1, §3.4) ----
 
@@ -42,19 +43,6 @@ export const WRITE_TIMEOUT_MS = 2_000;
 export const MESH_WRITE_TIMEOUT_MS = 30_000;
 /** Stop handing bytes to the transport while this many are still unsent; queues absorb the rest. */
 export const WRITE_BACKLOG_HIGH_WATER_BYTES = 256 * 1024;
-
-/** Result of an admission check for a non-mesh client. */
-export type VerifyResult = { allow: true } | { allow: false; reason: string };
-
-/**
- * Admission check for non-mesh clients. It may answer later (a verify-client URL): the client
- * then waits, under the handshake deadline, and its early frames are held (bounded).
- */
-export type VerifyClient = (key: NodePublicKey, info: ClientInfo, remote: Endpoint | undefined) => VerifyResult | PromiseLike<VerifyResult>;
-
-function isPromiseLike<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
-  return typeof (v as { then?: unknown }).then === 'function';
-}
 
 /** Events the edge may log; nothing here carries secrets. */
 export type DerpServerEvent =
@@ -236,21 +224,13 @@ export class DerpServer implements ConnOwner {
       if (c.accept.notIdeal) notIdeal++;
       queued += c.queuedPackets();
     }
-    const dup = this.#router.registry.duplicates();
-    let remote = 0;
-    for (const hex of this.#router.forwarders.keys()) if (!this.#router.registry.has(hex)) remote++;
     return {
       currentConnections: this.#conns.size - handshakes,
       currentHomeConnections: home,
       currentNotIdealConnections: notIdeal,
-      clientsLocal: this.#router.registry.size,
-      clientsRemote: remote,
-      clientsTotal: this.#router.registry.size + remote,
-      currentDupClientKeys: dup.keys,
-      currentDupClientConns: dup.conns,
-      watchers: this.#router.watchers.size,
       handshakesInProgress: handshakes,
       queuedPackets: queued,
+      ...this.#router.gauges(),
     };
   }
 
@@ -269,7 +249,9 @@ export class DerpServer implements ConnOwner {
     for (const f of r.frames) {
       if (!c.isOpen()) break;
       if (c.phase === Phase.Handshake) this.#handshake(c, f.type, f.payload);
-      else if (c.phase === Phase.Verifying) this.#holdWhileVerifying(c, f.type, f.payload);
+      else if (c.phase === Phase.Verifying) {
+        if (!c.holdWhileVerifying(f.type, f.payload)) this.#protocolError(c, 'too many frames before ServerInfo');
+      }
       else this.#handleFrame(c, f.type, f.payload);
     }
     if (r.error && c.isOpen()) {
@@ -280,8 +262,10 @@ export class DerpServer implements ConnOwner {
   }
 
   /** @internal Writes queued frames while the transport keeps up. */
-  _flush(c: Client): void {
+  _flush(c: Client, drained = false): void {
     if (c.phase !== Phase.Active) return;
+    // A drain is progress: the deadline measures time without any, like derper's per-write one.
+    if (drained) c.stalledSince = undefined;
     const r = c.flush(this.#highWater);
     this.stats.sentPong += BigInt(r.pongs);
     this.stats.packetsSent += BigInt(r.packets);
@@ -330,7 +314,7 @@ export class DerpServer implements ConnOwner {
     c.key = clientKey;
     c.keyHex = keyHex(clientKey);
     c.isProber = info.isProber;
-    c.canMesh = this.#isMeshKey(info.meshKey);
+    c.canMesh = isMeshKey(this.#meshKey, info.meshKey);
     if (!c.canMesh && this.#verifyClient) {
       let v: VerifyResult | PromiseLike<VerifyResult>;
       try {
@@ -383,15 +367,6 @@ export class DerpServer implements ConnOwner {
     this.#flushDirty();
   }
 
-  #holdWhileVerifying(c: Client, type: number, payload: Uint8Array): void {
-    c.bytesWhileVerifying += payload.length;
-    if (c.framesWhileVerifying.length >= MAX_FRAMES_WHILE_VERIFYING || c.bytesWhileVerifying > MAX_BYTES_WHILE_VERIFYING) {
-      this.#protocolError(c, 'too many frames before ServerInfo');
-      return;
-    }
-    c.framesWhileVerifying.push({ type, payload: payload.slice() });
-  }
-
   /** Sends ServerInfo and registers the client. */
   #admit(c: Client, boxKey: Uint8Array): void {
     const clientKey = c.key!;
@@ -411,12 +386,6 @@ export class DerpServer implements ConnOwner {
     this.#noteDeadline(c.nextKeepAlive);
     this.#router.register(c);
     this.#onEvent({ type: 'client-connected', id: c.id, key: clientKey, ...(c.accept.remote ? { remote: c.accept.remote } : {}), mesh: c.canMesh });
-  }
-
-  #isMeshKey(text: string | undefined): boolean {
-    if (!this.#meshKey || !text) return false;
-    const given = Buffer.from(text, 'hex');
-    return given.length === KEY_BYTES && constantTimeEqual(new Uint8Array(given), this.#meshKey);
   }
 
   // ---- Steady-state frames (derp.md §3.2, §3.4, §3.5) ----

@@ -151,6 +151,20 @@ describe('FrameDecoder', () => {
     expect(d.bufferedBytes).toBe(f.length - 1 - FRAME_HEADER_BYTES); // the header is parsed, the payload held
   });
 
+  it('allocates in step with arriving bytes, not with the declared length', () => {
+    const d = new FrameDecoder({ maxFrameBytes: MAX_CLIENT_INFO_FRAME_BYTES });
+    d.push(fromHex('0200040000')); // ClientInfo declaring 256 KiB, then silence
+    expect(d.allocatedBytes).toBeLessThanOrEqual(4096);
+    const payload = new Uint8Array(MAX_CLIENT_INFO_FRAME_BYTES).map((_, i) => i & 0xff);
+    let frames: Frame[] = [];
+    for (let off = 0; off < payload.length; off += 1000) {
+      frames = d.push(payload.subarray(off, off + 1000)).frames;
+      if (frames.length === 0) expect(d.allocatedBytes).toBeLessThanOrEqual(2 * d.bufferedBytes + 4096);
+    }
+    expect(frames).toHaveLength(1);
+    expect(frames[0]!.payload).toEqual(payload);
+  });
+
   it('applies a raised limit after the handshake (pre-auth cap first)', () => {
     const d = new FrameDecoder({ maxFrameBytes: 8 });
     expect(decodeAll(d, [encodeFrame(FrameType.Ping, new Uint8Array(8))]).frames).toHaveLength(1);

@@ -234,6 +234,20 @@ describe('queues and slow clients', () => {
     expect(server.stats.writeTimeouts).toBe(1n);
   });
 
+  it('restarts the write deadline whenever the transport drains, so a slow but moving reader stays', () => {
+    const a = connectClient(server, rng);
+    const b = connectClient(server, rng);
+    b.conn.backlog = WRITE_BACKLOG_HIGH_WATER_BYTES;
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 40; i++) a.send(FrameType.SendPacket, b.pub, Uint8Array.of(i));
+      advance(1500);
+      b.handle.writable(); // some progress: the socket drained, then backs up again at once
+    }
+    expect(b.conn.closedWith).toBeUndefined();
+    advance(2000);
+    expect(b.conn.closedWith).toBe('write-timeout');
+  });
+
   it('counts packets still queued at disconnect as gone_disconnected', () => {
     const a = connectClient(server, rng);
     const b = connectClient(server, rng);
