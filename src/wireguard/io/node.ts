@@ -1,0 +1,236 @@
+/**
+ * The WireGuard runtime: one sans-IO `DeviceCore` wired to its edges (TUN, UDP, the UAPI
+ * socket) and to the process scheduler (src/runtime/loop.ts), which owns the only timer.
+ *
+ * Every input is handled to completion synchronously: bytes in, `DeviceOutput`s out, each
+ * output carried out before the next input (the core may reuse its output buffers). Drops are
+ * counted per reason; nothing here awaits per packet.
+ */
+import type { Clock } from '../../runtime/clock.js';
+import type { Logger } from '../../runtime/log.js';
+import { TsplaneError } from '../../runtime/errors.js';
+import { Scheduler, type DeadlineSource } from '../../runtime/loop.js';
+import type { DeviceConfigChange, DeviceCore, DeviceOutput, DropReason, Endpoint } from '../device-api.js';
+import { UAPI_ERRNO, renderGetResponse } from '../uapi.js';
+import { TUN_READ_BATCH, TunDevice } from './tun.js';
+import { openUdpBind, type UdpBind } from './udp.js';
+import { UapiServer } from './uapi-server.js';
+
+export interface WgNodeOptions {
+  readonly ifname: string;
+  readonly device: DeviceCore;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Directory of the UAPI socket (default /var/run/wireguard). */
+  readonly uapiDir?: string;
+  /** Initial TUN MTU (default 1420, as wireguard-go). */
+  readonly mtu?: number;
+  /** Called once when the node stops by itself (TUN deleted, socket file removed). */
+  readonly onStopped?: (reason: string) => void;
+}
+
+/** Counters a test or a metrics exporter can read. Bigint: they only grow. */
+export interface WgNodeStats {
+  readonly tunPacketsRead: bigint;
+  readonly tunPacketsWritten: bigint;
+  readonly udpDatagramsReceived: bigint;
+  readonly udpDatagramsSent: bigint;
+  readonly drops: ReadonlyMap<DropReason | 'tun-write' | 'udp-no-socket', bigint>;
+}
+
+export class WgNode {
+  readonly ifname: string;
+  readonly #device: DeviceCore;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #scheduler: Scheduler;
+  readonly #out: DeviceOutput[] = [];
+  readonly #onStopped: ((reason: string) => void) | undefined;
+  #tun!: TunDevice;
+  #udp: UdpBind | undefined;
+  #uapi: UapiServer | undefined;
+  #fwmark = 0;
+  #stopping: Promise<void> | undefined;
+  #stats = {
+    tunPacketsRead: 0n,
+    tunPacketsWritten: 0n,
+    udpDatagramsReceived: 0n,
+    udpDatagramsSent: 0n,
+    drops: new Map<DropReason | 'tun-write' | 'udp-no-socket', bigint>(),
+  };
+
+  private constructor(opts: WgNodeOptions) {
+    this.ifname = opts.ifname;
+    this.#device = opts.device;
+    this.#clock = opts.clock;
+    this.#log = opts.log;
+    this.#onStopped = opts.onStopped;
+    this.#scheduler = new Scheduler(opts.clock);
+  }
+
+  /**
+   * Creates the TUN interface, binds UDP on a random port (as wireguard-go does until a
+   * listen_port is set) and opens the UAPI socket. On failure everything opened is closed.
+   */
+  static async start(opts: WgNodeOptions): Promise<WgNode> {
+    const node = new WgNode(opts);
+    node.#tun = TunDevice.open(
+      opts.ifname,
+      { onReadable: () => node.#readTun(), onGone: (why) => node.#stopBecause(`interface ${opts.ifname} is gone (${why})`) },
+      { mtu: opts.mtu ?? 1420 },
+    );
+    try {
+      node.#udp = await openUdpBind(0, 0, node.#udpCallbacks());
+      node.#uapi = await UapiServer.open(
+        opts.ifname,
+        {
+          get: () => node.#uapiGet(),
+          set: (change) => node.#uapiSet(change),
+          onBadRequest: (errno, reason) => node.#log.warn({ errno, reason }, 'UAPI request rejected'),
+        },
+        { ...(opts.uapiDir ? { dir: opts.uapiDir } : {}), onSocketGone: () => node.#stopBecause('UAPI socket file removed') },
+      );
+    } catch (err) {
+      await node.#udp?.close();
+      await node.#tun.close();
+      throw err;
+    }
+    const source: DeadlineSource = {
+      nextDeadline: () => node.#device.nextDeadline(),
+      onDeadline: (now) => {
+        node.#device.poll(now, node.#out);
+        node.#dispatch();
+      },
+    };
+    node.#scheduler.add(source);
+    node.#log.info({ ifname: opts.ifname, port: node.#udp.port, uapi: node.#uapi.path }, 'interface up');
+    return node;
+  }
+
+  get listenPort(): number {
+    return this.#udp?.port ?? 0;
+  }
+
+  get uapiPath(): string | undefined {
+    return this.#uapi?.path;
+  }
+
+  stats(): WgNodeStats {
+    return { ...this.#stats, drops: new Map(this.#stats.drops) };
+  }
+
+  #udpCallbacks() {
+    return {
+      onDatagram: (datagram: Uint8Array, from: Endpoint) => {
+        this.#stats.udpDatagramsReceived++;
+        this.#device.receiveFromNetwork(datagram, from, this.#clock.monotonicMs(), this.#out);
+        this.#dispatch();
+        this.#scheduler.kick();
+      },
+      onError: (err: Error) => this.#log.debug({ err: err.message }, 'UDP socket error'),
+    };
+  }
+
+  #readTun(): void {
+    const now = this.#clock.monotonicMs();
+    const n = this.#tun.readBatch(TUN_READ_BATCH, (packet) => {
+      this.#device.sendFromTun(packet, now, this.#out);
+      this.#dispatch();
+    });
+    if (n > 0) {
+      this.#stats.tunPacketsRead += BigInt(n);
+      this.#scheduler.kick();
+    }
+  }
+
+  #dispatch(): void {
+    const out = this.#out;
+    for (let i = 0; i < out.length; i++) {
+      const o = out[i]!;
+      switch (o.type) {
+        case 'toNetwork':
+          if (this.#udp?.send(o.datagram, o.endpoint, false)) this.#stats.udpDatagramsSent++;
+          else this.#count('udp-no-socket');
+          break;
+        case 'toTun':
+          if (this.#tun.write(o.packet)) this.#stats.tunPacketsWritten++;
+          else this.#count('tun-write');
+          break;
+        case 'drop':
+          this.#count(o.reason);
+          if (this.#log.isLevelEnabled('debug')) this.#log.debug({ reason: o.reason }, 'packet dropped');
+          break;
+      }
+    }
+    out.length = 0;
+  }
+
+  #count(reason: DropReason | 'tun-write' | 'udp-no-socket'): void {
+    this.#stats.drops.set(reason, (this.#stats.drops.get(reason) ?? 0n) + 1n);
+  }
+
+  #uapiGet(): string {
+    return renderGetResponse(this.#device.status(this.#clock.monotonicMs()), { listenPort: this.listenPort, fwmark: this.#fwmark });
+  }
+
+  /**
+   * Applies a `set` atomically: socket changes that can fail (a new port, a mark) are done
+   * first, into new state; only when they succeed does the core see the change.
+   */
+  async #uapiSet(change: DeviceConfigChange): Promise<number> {
+    if (this.#stopping) return UAPI_ERRNO.EIO;
+    const fwmark = change.fwmark ?? this.#fwmark;
+    let newBind: UdpBind | undefined;
+    if (change.listenPort !== undefined && change.listenPort !== this.listenPort) {
+      try {
+        newBind = await openUdpBind(change.listenPort, fwmark, this.#udpCallbacks());
+      } catch (err) {
+        this.#log.error({ port: change.listenPort, err: (err as Error).message }, 'cannot bind listen port');
+        return UAPI_ERRNO.EADDRINUSE;
+      }
+    } else if (fwmark !== this.#fwmark && this.#udp) {
+      const r = this.#udp.setFwmark(fwmark);
+      if (r < 0) {
+        this.#log.error({ fwmark, errno: r }, 'cannot set fwmark');
+        return UAPI_ERRNO.EADDRINUSE;
+      }
+    }
+    try {
+      this.#device.configure(change, this.#clock.monotonicMs());
+    } catch (err) {
+      this.#log.error({ err: (err as Error).message }, 'device rejected the configuration');
+      await newBind?.close();
+      // The core validates before applying: an invalid change (too many peers, …) left it untouched.
+      return err instanceof TsplaneError && err.code === 'WG_ERR_INVALID_CONFIG' ? UAPI_ERRNO.EINVAL : UAPI_ERRNO.EIO;
+    }
+    if (newBind) {
+      const old = this.#udp;
+      this.#udp = newBind;
+      void old?.close();
+      this.#log.info({ port: newBind.port }, 'listening');
+    }
+    this.#fwmark = fwmark;
+    // A change can arm timers or queue packets (a new endpoint with a keepalive): run them now.
+    this.#device.poll(this.#clock.monotonicMs(), this.#out);
+    this.#dispatch();
+    this.#scheduler.kick();
+    return UAPI_ERRNO.OK;
+  }
+
+  #stopBecause(reason: string): void {
+    if (this.#stopping) return;
+    this.#log.info({ reason }, 'stopping');
+    void this.stop().then(() => this.#onStopped?.(reason));
+  }
+
+  /** Closes everything: the UAPI socket file is removed and the TUN interface disappears. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#scheduler.stop();
+      await this.#uapi?.close();
+      await this.#udp?.close();
+      await this.#tun.close();
+    })();
+    return this.#stopping;
+  }
+}
