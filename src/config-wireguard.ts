@@ -331,7 +331,11 @@ function endpointOf(text: string): Endpoint | undefined {
 
 /** The full configuration of an interface as a device change (replaces every peer). */
 export function fullDeviceConfig(iface: WgInterfaceConfig): DeviceConfigChange {
-  return { privateKey: iface.privateKey, listenPort: iface.listenPort, fwmark: iface.fwmark, replacePeers: true, peers: iface.peers.map(peerChange) };
+  // listen_port 0 means "any": the UDP edge already bound a random port, so leave it alone.
+  return {
+    privateKey: iface.privateKey, ...(iface.listenPort !== 0 ? { listenPort: iface.listenPort } : {}), fwmark: iface.fwmark,
+    replacePeers: true, peers: iface.peers.map(peerChange),
+  };
 }
 
 function peerChange(p: WgPeerConfig): PeerConfigChange {

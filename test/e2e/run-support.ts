@@ -30,8 +30,11 @@ export interface RunningTsplane {
 }
 
 /** Starts `tsplane run CONFIG` (extra args appended) and waits until it is ready. */
-export async function startTsplane(args: string[], opts: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {}): Promise<RunningTsplane> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli/tsplane.ts'), ...args], {
+export async function startTsplane(args: string[], opts: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number; netns?: string } = {}): Promise<RunningTsplane> {
+  const argv = [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'src/cli/tsplane.ts'), ...args];
+  // `ip netns exec` execs the command, so the PID we hold is tsplane's own.
+  if (opts.netns !== undefined) argv.unshift('ip', 'netns', 'exec', opts.netns);
+  const proc = spawn(argv[0]!, argv.slice(1), {
     cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env },
   });
   const lines: LogLine[] = [];
