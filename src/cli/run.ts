@@ -117,11 +117,18 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   const clock = new SystemClock();
   const scheduler = new Scheduler(clock);
   logger.info({ config: path, services: describeConfig(config), pid: process.pid }, 'tsplane: starting');
+  // A SIGHUP while starting must not kill the process (its default action); it is applied once ready.
+  let hupWhileStarting = false;
+  const earlyHup = (): void => {
+    hupWhileStarting = true;
+  };
+  process.on('SIGHUP', earlyHup);
   let runtime: Runtime;
   try {
     runtime = await Runtime.start(config, { clock, rng: new SystemRng(), logger, scheduler });
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, 'tsplane: could not start');
+    process.off('SIGHUP', earlyHup);
     scheduler.stop();
     await flush(logger);
     return 1;
@@ -167,8 +174,10 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       });
     };
     process.on('SIGHUP', onHup);
+    process.off('SIGHUP', earlyHup);
     process.on('SIGINT', onStop);
     process.on('SIGTERM', onStop);
+    if (hupWhileStarting) onHup();
   });
 }
 

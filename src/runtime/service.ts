@@ -23,6 +23,7 @@ import { generateNodePrivateKey, type NodePrivateKey } from '../derp/keys.js';
 import { loadOrCreateKeyFile } from '../derp/io/key-file.js';
 import { startDerpServer, type DerpServiceOptions, type RunningDerpServer } from '../derp/io/service.js';
 import type { Clock } from './clock.js';
+import { TsplaneError } from './errors.js';
 import { startAdminHttp, type AdminHttp, type ServiceHealth } from './http-admin.js';
 import type { Logger } from './log.js';
 import type { Scheduler } from './loop.js';
@@ -118,27 +119,42 @@ export class Runtime {
     next = withoutOptionalInterfaces(next, this.#log);
     this.#config = next;
     this.#log.level = next.log.level;
+    // Each service is reloaded on its own: one failing does not keep the others on the old config.
+    const failures: string[] = [];
+    const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        failures.push(`${name}: ${(err as Error).message}`);
+      }
+    };
     // WireGuard first: MagicDNS names below come from its peers.
-    if (next.wireguard && next.wireguard.interfaces.length > 0) {
-      if (this.#wg) await this.#wg.reload(next.wireguard);
-      else this.#wg = await startWireguard(next.wireguard, this.#wgDeps());
-    } else if (this.#wg) {
-      await this.#wg.stop();
-      this.#wg = undefined;
-    }
-    if (stableJson(prev.derp) !== stableJson(next.derp)) {
+    await step('wireguard', async () => {
+      if (next.wireguard && next.wireguard.interfaces.length > 0) {
+        if (this.#wg) await this.#wg.reload(next.wireguard);
+        else this.#wg = await startWireguard(next.wireguard, this.#wgDeps());
+      } else if (this.#wg) {
+        await this.#wg.stop();
+        this.#wg = undefined;
+      }
+    });
+    await step('derp', async () => {
+      if (stableJson(prev.derp) === stableJson(next.derp) && (this.#derp !== undefined) === (next.derp !== undefined)) return;
       if (this.#derp) {
         this.#log.info('derp: settings changed; restarting the relay (clients are told to reconnect)');
         await this.#derp.close();
         this.#derp = undefined;
       }
       if (next.derp) await this.#startDerp(next.derp);
-    }
-    await this.#reloadDns(prev, next);
-    if (stableJson(prev.metrics) !== stableJson(next.metrics)) {
+    });
+    await step('dns', () => this.#reloadDns(prev, next));
+    await step('metrics', async () => {
+      if (stableJson(prev.metrics) === stableJson(next.metrics) && (this.#admin !== undefined) === (next.metrics !== undefined)) return;
       await this.#admin?.close();
-      this.#admin = next.metrics ? await this.#startAdmin(next) : undefined;
-    }
+      this.#admin = undefined;
+      if (next.metrics) this.#admin = await this.#startAdmin(next);
+    });
+    if (failures.length > 0) throw new TsplaneError('RUNTIME_ERR_RELOAD', failures.join('; '));
   }
 
   /** Stops everything (DERP sends `restarting`, sockets close, TUN and UAPI socket go). Idempotent. */

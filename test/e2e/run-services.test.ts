@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missing } from '../support/prereq.js';
 import { DerpClient } from '../../src/derp/io/client.js';
-import { generateNodePrivateKey, publicKeyOf } from '../../src/derp/keys.js';
+import { formatNodePublicKey, generateNodePrivateKey, publicKeyOf, type NodePrivateKey } from '../../src/derp/keys.js';
 import { SystemRng } from '../../src/runtime/rng.js';
 import { dig, freePort, startUnbound, type Unbound } from './dns-support.js';
 import { REPO_ROOT, httpUrl, startTsplane, type RunningTsplane } from './run-support.js';
@@ -22,6 +22,7 @@ function configText(o: { dnsPort: number; internal: number; pub: number; nasAddr
   return `derp:
   listen: 127.0.0.1:0
   stun_listen: 127.0.0.1:0
+  verify_clients: allow.txt
 dns:
   listen: 127.0.0.1:${o.dnsPort}
   upstreams:
@@ -53,6 +54,24 @@ describe.skipIf(skip)('tsplane run: DERP + DNS + metrics in one process', () => 
   let cfg: string;
   let ports: { dnsPort: number; internal: number; pub: number };
   const clients: DerpClient[] = [];
+  const rng = new SystemRng();
+  const ka = generateNodePrivateKey(rng);
+  const kb = generateNodePrivateKey(rng);
+  const kc = generateNodePrivateKey(rng);
+  const allow = (...keys: NodePrivateKey[]) => writeFileSync(join(dir, 'allow.txt'), keys.map((k) => `${formatNodePublicKey(publicKeyOf(k))}\n`).join(''));
+  /** True when a client with `key` is admitted (it gets a Pong back). */
+  const admitted = async (key: NodePrivateKey): Promise<boolean> => {
+    const c = new DerpClient({ url: `${String(ts.ready.derp)}/derp`, privateKey: key, reconnect: false });
+    try {
+      await c.connect();
+      await c.ping(3_000);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await c.close().catch(() => undefined);
+    }
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), `tsp-run-${process.pid}-`));
@@ -60,6 +79,7 @@ describe.skipIf(skip)('tsplane run: DERP + DNS + metrics in one process', () => 
     pub = await startUnbound('run-pub', ['local-zone: "example.test." static', 'local-data: "www.example.test. 60 IN A 192.0.2.7"', 'local-data: "printer.home.lan. 60 IN A 192.0.2.66"']);
     ports = { dnsPort: await freePort(), internal: internal.port, pub: pub.port };
     copyFileSync(join(REPO_ROOT, 'examples/dns-blocklist.txt'), join(dir, 'dns-blocklist.txt'));
+    allow(ka, kb);
     cfg = join(dir, 'tsplane.yaml');
     writeFileSync(cfg, configText({ ...ports, nasAddress: '10.0.0.5' }));
     ts = await startTsplane(['run', cfg]);
@@ -74,9 +94,6 @@ describe.skipIf(skip)('tsplane run: DERP + DNS + metrics in one process', () => 
   });
 
   it('relays packets between two DERP clients', async () => {
-    const rng = new SystemRng();
-    const ka = generateNodePrivateKey(rng);
-    const kb = generateNodePrivateKey(rng);
     const a = new DerpClient({ url: `${String(ts.ready.derp)}/derp`, privateKey: ka, reconnect: false });
     const b = new DerpClient({ url: `${String(ts.ready.derp)}/derp`, privateKey: kb, reconnect: false });
     clients.push(a, b);
@@ -144,6 +161,15 @@ describe.skipIf(skip)('tsplane run: DERP + DNS + metrics in one process', () => 
     // Still serving forwarded names too.
     expect((await dig(ports.dnsPort, ['www.example.test', 'A'])).answers.map((a) => a.data)).toEqual(['192.0.2.7']);
   });
+
+  it('SIGHUP re-reads the DERP verify-clients allow-list', async () => {
+    expect(await admitted(kc)).toBe(false);
+    allow(ka, kb, kc);
+    const mark = ts.lines.length;
+    ts.proc.kill('SIGHUP');
+    await ts.waitFor((l) => l.msg === 'verify-clients: allow-list loaded' && ts.lines.indexOf(l) >= mark);
+    expect(await admitted(kc)).toBe(true);
+  }, 30_000);
 
   it('SIGTERM: DERP clients are told `restarting`, the process exits 0', async () => {
     const c = clients[1]!;
