@@ -66,16 +66,17 @@ function expectAllPass(out: string, n: number): void {
 
 describe('tsplane derp check', () => {
   it('passes every check against a running relay, including watch conns with the mesh key', async () => {
-    // Over WebSocket: the relay's Upgrade: DERP edge does not yet notice a client's FIN
-    // (http.Server sockets are half-open; no 'end' handler), so "peer gone" would wait for the
-    // next keep-alive write (~60 s). Reported to derp-server; see the todo below.
     const r = await runCheck([relay.url, '--ws', '--mesh-key-file', join(dir, 'mesh.key'), '--count', '5']);
     expect(r.code, r.out).toBe(0);
     expectAllPass(r.out, 9);
     expect(r.out).toMatch(/PASS packet round trip A -> B -> A: 5 round trips, p50 [0-9.]+ ms/);
   });
 
-  it.todo('passes watch conns "peer gone" over Upgrade: DERP (needs the server edge to close on client FIN)');
+  it('passes every check over Upgrade: DERP with the mesh key, so "peer gone" arrives promptly on client FIN', async () => {
+    const r = await runCheck([relay.url, '--mesh-key-file', join(dir, 'mesh.key'), '--count', '3', '--timeout-ms', '5000']);
+    expect(r.code, r.out).toBe(0);
+    expectAllPass(r.out, 9);
+  });
 
   it('passes over Upgrade: DERP without a mesh key', async () => {
     const r = await runCheck([relay.url, '--count', '3']);

@@ -214,6 +214,9 @@ function acceptRawSocket(socket: Socket, head: Buffer, req: IncomingMessage, opt
     opts.kick();
   });
   socket.on('drain', () => handle.writable());
+  // http.Server sockets allow half-open connections: without this, a client's FIN would go
+  // unnoticed until the next keep-alive write fails (~60 s), delaying PeerGone for its peers.
+  socket.on('end', () => socket.destroy());
   socket.on('error', () => {}); // 'close' follows; resets and timeouts are routine
   socket.on('close', () => {
     handle.closed();
