@@ -82,7 +82,9 @@ export class Forwarder<C> {
   readonly #pending = new Map<string, Pending<C>>();
   readonly #attempts = new Map<number, Attempt>();
   readonly #timers = new DeadlineHeap<Timer>();
-  readonly #idBuf = new Uint8Array(2);
+  /** Random bytes fetched from the Rng in blocks (one CSPRNG call per 256 IDs, not per query). */
+  readonly #idPool = new Uint8Array(512);
+  #idPos = 512;
   readonly #attemptTimeoutMs: number;
   readonly #queryTimeoutMs: number;
   #nextToken = 1;
@@ -335,8 +337,14 @@ export class Forwarder<C> {
   }
 
   #send(pending: Pending<C>, up: UpstreamSpec, transport: Attempt['transport'], nowMs: number, out: ForwarderAction<C>[]): void {
-    this.#opts.rng.fill(this.#idBuf);
-    const txid = (this.#idBuf[0]! << 8) | this.#idBuf[1]!;
+    if (this.#idPos >= this.#idPool.length) {
+      this.#opts.rng.fill(this.#idPool);
+      this.#idPos = 0;
+    }
+    const txid = (this.#idPool[this.#idPos]! << 8) | this.#idPool[this.#idPos + 1]!;
+    this.#idPool[this.#idPos] = 0;
+    this.#idPool[this.#idPos + 1] = 0; // used IDs are not kept in memory
+    this.#idPos += 2;
     const token = this.#nextToken++;
     const attempt: Attempt = { token, upstream: up, transport, txid, sentAtMs: nowMs, pending: pending as Pending<unknown>, live: true, timedOut: false };
     pending.attempts.push(attempt);
