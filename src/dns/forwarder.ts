@@ -58,7 +58,9 @@ interface Pending<C> {
   usingFallback: boolean;
   waiters: Waiter<C>[];
   readonly attempts: Attempt[];
-  queue: UpstreamSpec[];
+  /** Upstreams in the order to try; `next` is the first not yet tried (the array may be shared). */
+  queue: readonly UpstreamSpec[];
+  next: number;
   readonly deadlineMs: number;
   staleDeadlineMs: number | undefined;
   staleServed: boolean;
@@ -180,7 +182,7 @@ export class Forwarder<C> {
     }
     const pending: Pending<C> = {
       key, msg, question: view.question, route, group, usingFallback: false, waiters: [{ client, view, transport, startedAtMs: nowMs }], attempts: [],
-      queue: this.#orderFor(group, nowMs), deadlineMs: nowMs + this.#queryTimeoutMs,
+      queue: this.#orderFor(group, nowMs), next: 0, deadlineMs: nowMs + this.#queryTimeoutMs,
       staleDeadlineMs: undefined, staleServed: false, softFail: undefined, done: false,
     };
     this.#pending.set(key, pending);
@@ -323,14 +325,15 @@ export class Forwarder<C> {
     return [];
   }
 
-  #orderFor(group: UpstreamGroup, nowMs: number): UpstreamSpec[] {
+  #orderFor(group: UpstreamGroup, nowMs: number): readonly UpstreamSpec[] {
     const r = this.#rotation.get(group.name) ?? 0;
     this.#rotation.set(group.name, (r + 1) % 1_000_000);
     return this.health.order(group.upstreams, group.strategy, r, nowMs);
   }
 
   #startNext(pending: Pending<C>, nowMs: number, out: ForwarderAction<C>[]): boolean {
-    const up = pending.queue.shift();
+    const up = pending.queue[pending.next];
+    if (up) pending.next++;
     if (!up) return false;
     this.#send(pending, up, up.transport, nowMs, out);
     return true;
@@ -382,6 +385,7 @@ export class Forwarder<C> {
       pending.usingFallback = true;
       pending.group = fallback;
       pending.queue = this.#orderFor(fallback, nowMs);
+      pending.next = 0;
       this.stats.fallbacks++;
       if (this.#startNext(pending, nowMs, out)) return;
     }
