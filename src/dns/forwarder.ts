@@ -19,7 +19,8 @@ import {
   type ParsedMessage, type ResponseScan,
 } from './message.js';
 import {
-  EDE_NO_REACHABLE_AUTHORITY, buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, finishForClient, udpLimitFor, type ClientView,
+  EDE_NO_REACHABLE_AUTHORITY, buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, finishCopyForClient, finishForClient, udpLimitFor,
+  type ClientView,
 } from './response.js';
 import { LOCAL_NXDOMAIN_GROUP, type Route } from './router.js';
 import { HealthTable } from './upstream-health.js';
@@ -249,7 +250,7 @@ export class Forwarder<C> {
     const blocked = this.#cnameVerdict(targets);
     if (!blocked) this.cache.insert(pending.key, bytes, m, scan, nowMs, targets);
     this.#finish(pending, out, nowMs, (view) =>
-      blocked ? this.#renderDecision(blocked, view, pending.msg) : finishForClient(bytes.slice(), m.questionEnd, scan.optStart, scan.optEnd, view),
+      blocked ? this.#renderDecision(blocked, view, pending.msg) : finishCopyForClient(bytes, m.questionEnd, scan.optStart, scan.optEnd, view),
     { upstream: up, list: blocked?.type === 'block' ? blocked.list : undefined });
     return out;
   }
@@ -407,7 +408,7 @@ export class Forwarder<C> {
       this.cache.noteFailure(pending.key, nowMs);
     }
     this.#finish(pending, out, nowMs, (view) =>
-      soft ? finishForClient(soft.bytes.slice(), soft.msg.questionEnd, soft.scan.optStart, soft.scan.optEnd, view) : buildErrorResponse(view, Rcode.SERVFAIL, 0, EDE_NO_REACHABLE_AUTHORITY),
+      soft ? finishCopyForClient(soft.bytes, soft.msg.questionEnd, soft.scan.optStart, soft.scan.optEnd, view) : buildErrorResponse(view, Rcode.SERVFAIL, 0, EDE_NO_REACHABLE_AUTHORITY),
     );
   }
 
