@@ -78,6 +78,13 @@ export function cacheKey(qname: string, qtype: number, qclass: number, dnssecOk:
 export class AnswerCache {
   readonly #opts: CacheOptions;
   readonly #entries = new Map<string, CacheEntry>();
+  /**
+   * Eviction order (oldest first) as an array with a head index: a Map used as a queue makes
+   * V8 skip every deleted slot at its front on each `values().next()` (O(n) per eviction).
+   * Entries replaced or removed stay here until the head reaches them and are skipped then.
+   */
+  #order: CacheEntry[] = [];
+  #head = 0;
   /** key → monotonic ms until which the question is answered SERVFAIL (CoreDNS `servfail`, 5 s). */
   readonly #failures = new Map<string, number>();
   #bytes = 0;
@@ -136,6 +143,12 @@ export class AnswerCache {
     };
     this.#remove(key);
     this.#entries.set(key, entry);
+    this.#order.push(entry);
+    // Replaced and expired entries linger in #order until evicted; keep them a bounded multiple.
+    if (this.#order.length - this.#head > 2 * this.#entries.size + 1024) {
+      this.#order = this.#order.slice(this.#head).filter((e) => this.#entries.get(e.key) === e);
+      this.#head = 0;
+    }
     this.#bytes += costBytes;
     this.stats.inserts++;
     this.#evict();
@@ -232,6 +245,8 @@ export class AnswerCache {
   clear(): void {
     this.#failures.clear();
     this.#entries.clear();
+    this.#order = [];
+    this.#head = 0;
     this.#bytes = 0;
   }
 
@@ -244,20 +259,25 @@ export class AnswerCache {
   }
 
   #evict(): void {
-    // Each pass over a referenced entry clears its bit and moves it to the tail, so the loop
-    // ends after at most one full sweep.
+    // CLOCK: a referenced entry gets a second chance (bit cleared, moved to the tail), so the
+    // loop ends after at most one full sweep.
     while (this.#entries.size > this.#opts.maxEntries || this.#bytes > this.#opts.maxBytes) {
-      const oldest = this.#entries.values().next();
-      if (oldest.done) break;
-      const e = oldest.value;
+      if (this.#head >= this.#order.length) break;
+      const e = this.#order[this.#head++]!;
+      if (this.#entries.get(e.key) !== e) continue; // replaced or removed since
       if (e.referenced) {
         e.referenced = false;
-        this.#entries.delete(e.key);
-        this.#entries.set(e.key, e);
+        this.#order.push(e);
         continue;
       }
       this.#remove(e.key);
       this.stats.evictions++;
     }
+    // Drop the consumed prefix once it is most of the array.
+    if (this.#head > 1024 && this.#head * 2 > this.#order.length) {
+      this.#order = this.#order.slice(this.#head);
+      this.#head = 0;
+    }
   }
+
 }

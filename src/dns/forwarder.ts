@@ -19,7 +19,8 @@ import {
   type ParsedMessage, type ResponseScan,
 } from './message.js';
 import {
-  EDE_NO_REACHABLE_AUTHORITY, buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, finishForClient, udpLimitFor, type ClientView,
+  EDE_NO_REACHABLE_AUTHORITY, buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, finishCopyForClient, finishForClient, udpLimitFor,
+  type ClientView,
 } from './response.js';
 import { LOCAL_NXDOMAIN_GROUP, type Route } from './router.js';
 import { HealthTable } from './upstream-health.js';
@@ -58,7 +59,9 @@ interface Pending<C> {
   usingFallback: boolean;
   waiters: Waiter<C>[];
   readonly attempts: Attempt[];
-  queue: UpstreamSpec[];
+  /** Upstreams in the order to try; `next` is the first not yet tried (the array may be shared). */
+  queue: readonly UpstreamSpec[];
+  next: number;
   readonly deadlineMs: number;
   staleDeadlineMs: number | undefined;
   staleServed: boolean;
@@ -82,7 +85,9 @@ export class Forwarder<C> {
   readonly #pending = new Map<string, Pending<C>>();
   readonly #attempts = new Map<number, Attempt>();
   readonly #timers = new DeadlineHeap<Timer>();
-  readonly #idBuf = new Uint8Array(2);
+  /** Random bytes fetched from the Rng in blocks (one CSPRNG call per 256 IDs, not per query). */
+  readonly #idPool = new Uint8Array(512);
+  #idPos = 512;
   readonly #attemptTimeoutMs: number;
   readonly #queryTimeoutMs: number;
   #nextToken = 1;
@@ -178,7 +183,7 @@ export class Forwarder<C> {
     }
     const pending: Pending<C> = {
       key, msg, question: view.question, route, group, usingFallback: false, waiters: [{ client, view, transport, startedAtMs: nowMs }], attempts: [],
-      queue: this.#orderFor(group, nowMs), deadlineMs: nowMs + this.#queryTimeoutMs,
+      queue: this.#orderFor(group, nowMs), next: 0, deadlineMs: nowMs + this.#queryTimeoutMs,
       staleDeadlineMs: undefined, staleServed: false, softFail: undefined, done: false,
     };
     this.#pending.set(key, pending);
@@ -245,7 +250,7 @@ export class Forwarder<C> {
     const blocked = this.#cnameVerdict(targets);
     if (!blocked) this.cache.insert(pending.key, bytes, m, scan, nowMs, targets);
     this.#finish(pending, out, nowMs, (view) =>
-      blocked ? this.#renderDecision(blocked, view, pending.msg) : finishForClient(bytes.slice(), m.questionEnd, scan.optStart, scan.optEnd, view),
+      blocked ? this.#renderDecision(blocked, view, pending.msg) : finishCopyForClient(bytes, m.questionEnd, scan.optStart, scan.optEnd, view),
     { upstream: up, list: blocked?.type === 'block' ? blocked.list : undefined });
     return out;
   }
@@ -321,22 +326,29 @@ export class Forwarder<C> {
     return [];
   }
 
-  #orderFor(group: UpstreamGroup, nowMs: number): UpstreamSpec[] {
+  #orderFor(group: UpstreamGroup, nowMs: number): readonly UpstreamSpec[] {
     const r = this.#rotation.get(group.name) ?? 0;
     this.#rotation.set(group.name, (r + 1) % 1_000_000);
     return this.health.order(group.upstreams, group.strategy, r, nowMs);
   }
 
   #startNext(pending: Pending<C>, nowMs: number, out: ForwarderAction<C>[]): boolean {
-    const up = pending.queue.shift();
+    const up = pending.queue[pending.next];
+    if (up) pending.next++;
     if (!up) return false;
     this.#send(pending, up, up.transport, nowMs, out);
     return true;
   }
 
   #send(pending: Pending<C>, up: UpstreamSpec, transport: Attempt['transport'], nowMs: number, out: ForwarderAction<C>[]): void {
-    this.#opts.rng.fill(this.#idBuf);
-    const txid = (this.#idBuf[0]! << 8) | this.#idBuf[1]!;
+    if (this.#idPos >= this.#idPool.length) {
+      this.#opts.rng.fill(this.#idPool);
+      this.#idPos = 0;
+    }
+    const txid = (this.#idPool[this.#idPos]! << 8) | this.#idPool[this.#idPos + 1]!;
+    this.#idPool[this.#idPos] = 0;
+    this.#idPool[this.#idPos + 1] = 0; // used IDs are not kept in memory
+    this.#idPos += 2;
     const token = this.#nextToken++;
     const attempt: Attempt = { token, upstream: up, transport, txid, sentAtMs: nowMs, pending: pending as Pending<unknown>, live: true, timedOut: false };
     pending.attempts.push(attempt);
@@ -374,6 +386,7 @@ export class Forwarder<C> {
       pending.usingFallback = true;
       pending.group = fallback;
       pending.queue = this.#orderFor(fallback, nowMs);
+      pending.next = 0;
       this.stats.fallbacks++;
       if (this.#startNext(pending, nowMs, out)) return;
     }
@@ -395,7 +408,7 @@ export class Forwarder<C> {
       this.cache.noteFailure(pending.key, nowMs);
     }
     this.#finish(pending, out, nowMs, (view) =>
-      soft ? finishForClient(soft.bytes.slice(), soft.msg.questionEnd, soft.scan.optStart, soft.scan.optEnd, view) : buildErrorResponse(view, Rcode.SERVFAIL, 0, EDE_NO_REACHABLE_AUTHORITY),
+      soft ? finishCopyForClient(soft.bytes, soft.msg.questionEnd, soft.scan.optStart, soft.scan.optEnd, view) : buildErrorResponse(view, Rcode.SERVFAIL, 0, EDE_NO_REACHABLE_AUTHORITY),
     );
   }
 

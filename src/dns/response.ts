@@ -257,3 +257,20 @@ export function finishForClient(
   if (client.maxBytes !== undefined && out.length > client.maxBytes) return truncated(client, out);
   return out;
 }
+
+/**
+ * `finishForClient` for a reply the caller does not own: makes the one copy it needs (without
+ * the OPT record when the client sent none) and shapes it.
+ */
+export function finishCopyForClient(
+  reply: Uint8Array, questionEnd: number, optStart: number | undefined, optEnd: number | undefined, client: ClientView,
+): Uint8Array {
+  if (client.edns === undefined && optStart !== undefined && optEnd !== undefined && optStart >= questionEnd) {
+    const out = new Uint8Array(reply.length - (optEnd - optStart));
+    out.set(reply.subarray(0, optStart));
+    out.set(reply.subarray(optEnd), optStart);
+    writeU16(out, 10, Math.max(0, u16(out, 10) - 1));
+    return finishForClient(out, questionEnd, undefined, undefined, client);
+  }
+  return finishForClient(reply.slice(), questionEnd, optStart, optEnd, client);
+}

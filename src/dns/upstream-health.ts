@@ -77,9 +77,12 @@ export class HealthTable {
 
   /**
    * The order to try `upstreams` in for one query. `rotation` is a per-group counter used by
-   * round-robin. Backed-off upstreams keep their relative order at the end.
+   * round-robin. Backed-off upstreams keep their relative order at the end. The result may be
+   * `upstreams` itself: callers must not modify it.
    */
-  order(upstreams: readonly UpstreamSpec[], strategy: Strategy, rotation: number, nowMs: number): UpstreamSpec[] {
+  order(upstreams: readonly UpstreamSpec[], strategy: Strategy, rotation: number, nowMs: number): readonly UpstreamSpec[] {
+    // Fast path (every query of a healthy failover group): the configured array itself.
+    if (strategy === 'failover' && upstreams.every((u) => !this.isBackedOff(u, nowMs))) return upstreams;
     let list: UpstreamSpec[];
     if (strategy === 'round-robin' && upstreams.length > 0) {
       const k = rotation % upstreams.length;

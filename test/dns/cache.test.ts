@@ -76,6 +76,17 @@ describe('AnswerCache', () => {
     expect(c.lookup(key, T0 + 160_000)).toBeUndefined();
   });
 
+  it('keeps its eviction queue bounded when entries are replaced again and again', () => {
+    const c = new AnswerCache({ maxEntries: 10 });
+    const { msg, scan } = parsed(ans);
+    for (let i = 0; i < 50_000; i++) c.insert(key, ans, msg, scan, T0 + i);
+    expect(c.size).toBe(1);
+    expect(c.lookup(key, T0 + 50_000)?.type).toBe('fresh');
+    // 10 distinct names then still evict in insertion order
+    for (let i = 0; i < 12; i++) c.insert(cacheKey(`n${i}.x`, 1, 1, false, false), ans, msg, scan, T0);
+    expect(c.size).toBe(10);
+  });
+
   it('evicts the least recently used entry by count and by bytes', () => {
     const c = new AnswerCache({ maxEntries: 2 });
     const mk = (n: string) => reply(n, 1, { id: 1, answers: [A(n, '192.0.2.1')] });

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseMessage, scanResponse } from '../../src/dns/message.js';
-import { buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, encodeName, finishForClient, udpLimitFor, type ClientView } from '../../src/dns/response.js';
+import {
+  buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, encodeName, finishCopyForClient, finishForClient, udpLimitFor, type ClientView,
+} from '../../src/dns/response.js';
 import { A, TXT, query, rd16, reply } from './wire.js';
 import { toHex } from '../../src/runtime/bytes.js';
 
@@ -73,6 +75,16 @@ describe('finishForClient', () => {
     expect(out.length).toBe(up.length - 11);
     const p = parseMessage(out);
     expect(p.ok && p.msg.edns).toBeUndefined();
+  });
+
+  it('gives the same bytes from the copying variant, leaving the reply untouched', () => {
+    for (const q of [query('A.Example', 1, { id: 0x0102 }), query('a.EXAMPLE', 1, { id: 0x0103, edns: {} })]) {
+      const before = toHex(up);
+      const a = finishCopyForClient(up, pu.msg.questionEnd, su.optStart, su.optEnd, view(q, 512));
+      const b = finishForClient(Uint8Array.from(up), pu.msg.questionEnd, su.optStart, su.optEnd, view(q, 512));
+      expect(toHex(a)).toBe(toHex(b));
+      expect(toHex(up)).toBe(before);
+    }
   });
 
   it('sets TC and drops the records when the answer exceeds the client limit', () => {
