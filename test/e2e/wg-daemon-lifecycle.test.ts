@@ -157,6 +157,18 @@ describe.skipIf(missing('netns', { command: 'wg' }, { command: 'wg-quick' }).len
     expect(udp).toMatch(/\[::\]:41999/);
   });
 
+  it('answers EADDRINUSE for a taken port and keeps listening where it was', async () => {
+    const holder = h.spawn(ns, process.execPath, ['-e', "require('node:dgram').createSocket('udp4').bind(41998, '0.0.0.0', () => console.log('bound'))"]);
+    let out = '';
+    holder.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    expect(await waitFor(() => out.includes('bound'), 10_000)).toBe(true);
+    const r = await h.exec(ns, 'wg', ['set', ifA, 'listen-port', '41998']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Address already in use/i);
+    expect((await wg('show', ifA, 'listen-port')).trim()).toBe('41999');
+    holder.kill('SIGTERM');
+  });
+
   it('answers malformed UAPI requests with errno=-22/-71 and applies nothing of them', async () => {
     const path = join(SOCK_DIR, `${ifA}.sock`);
     const before = await wg('showconf', ifA);

@@ -6,18 +6,31 @@
  * loopback that A can reach only through the tunnel.
  *
  * WGIO_FULL_TUNNEL_IMPL overrides the implementation under test (wireguard-go as a control).
+ * Firewall rules on B use nft when installed, else iptables/ip6tables (.ci/run installs iptables).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { missing } from '../support/prereq.js';
+import { execFileSync } from 'node:child_process';
+import { missing, type Prerequisite } from '../support/prereq.js';
 import { Netns, processGone, waitFor } from '../support/netns.js';
 import { daemonPid, genKeyPair, installWrapper } from '../support/tsplane-wg.js';
 
 const IMPL = process.env.WGIO_FULL_TUNNEL_IMPL ?? 'tsplane-wg';
 const PORT = 51820;
 
-describe.skipIf(missing('netns', { command: 'wg' }, { command: 'wg-quick' }, { command: 'wireguard-go' }, { command: 'nft' }).length > 0)(
+/** B's "drop un-tunnelled pings" rules: nft where it is installed, iptables otherwise (wg-quick uses either). */
+const HAVE_NFT = (() => {
+  try {
+    execFileSync('sh', ['-c', 'command -v nft'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const FIREWALL: Prerequisite[] = HAVE_NFT ? [] : [{ command: 'iptables' }, { command: 'ip6tables' }];
+
+describe.skipIf(missing('netns', { command: 'wg' }, { command: 'wg-quick' }, { command: 'wireguard-go' }, ...FIREWALL).length > 0)(
   `wg-quick full tunnel with ${IMPL}`,
   () => {
     const h = new Netns('wgio');
@@ -47,19 +60,24 @@ describe.skipIf(missing('netns', { command: 'wg' }, { command: 'wg-quick' }, { c
       await h.run(nsB, 'ip', ['addr', 'add', '10.99.0.1/32', 'dev', 'lo']);
       await h.run(nsB, 'ip', ['addr', 'add', 'fd99::1/128', 'dev', 'lo']);
       // B drops anything from the veth that is not WireGuard, so a ping that skipped the tunnel fails.
-      await h.run(nsB, 'nft', ['-f', '-'], {
-        input: [
-          'table inet tspwgio {',
-          '  chain in {',
-          '    type filter hook input priority 0;',
-          `    iifname "vfb" udp dport ${PORT} accept`,
-          '    iifname "vfb" ip protocol icmp drop',
-          '    iifname "vfb" icmpv6 type echo-request drop',
-          '  }',
-          '}',
-          '',
-        ].join('\n'),
-      });
+      if (HAVE_NFT) {
+        await h.run(nsB, 'nft', ['-f', '-'], {
+          input: [
+            'table inet tspwgio {',
+            '  chain in {',
+            '    type filter hook input priority 0;',
+            `    iifname "vfb" udp dport ${PORT} accept`,
+            '    iifname "vfb" ip protocol icmp drop',
+            '    iifname "vfb" icmpv6 type echo-request drop',
+            '  }',
+            '}',
+            '',
+          ].join('\n'),
+        });
+      } else {
+        await h.run(nsB, 'iptables', ['-A', 'INPUT', '-i', 'vfb', '-p', 'icmp', '-j', 'DROP']);
+        await h.run(nsB, 'ip6tables', ['-A', 'INPUT', '-i', 'vfb', '-p', 'ipv6-icmp', '--icmpv6-type', 'echo-request', '-j', 'DROP']);
+      }
       const rb = await h.exec(nsB, 'wireguard-go', [ifB], { env });
       expect(rb.code, rb.stderr).toBe(0);
       const dir = mkdtempSync('/tmp/tsp-wgio-ft-');

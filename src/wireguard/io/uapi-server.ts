@@ -118,7 +118,13 @@ export class UapiServer {
     socket.on('error', () => socket.destroy());
     socket.on('data', (chunk: Buffer) => {
       for (const frame of framer.push(chunk)) {
-        this.#chain = this.#chain.then(() => this.#serve(socket, frame));
+        // A handler that throws costs that connection, never the daemon (or the queue behind it).
+        this.#chain = this.#chain
+          .then(() => this.#serve(socket, frame))
+          .catch((err: unknown) => {
+            this.#handler.onBadRequest?.(UAPI_ERRNO.EIO, `handler failed: ${err instanceof Error ? err.message : String(err)}`);
+            socket.destroy();
+          });
       }
     });
   }

@@ -190,8 +190,18 @@ export async function openUdpBind(port: number, fwmark: number, callbacks: UdpCa
       if (v6 === -ERRNO.EADDRINUSE && port === 0) continue;
       break;
     }
-    const s4 = await wrap(4, v4.fd, callbacks);
-    const s6 = await wrap(6, v6.fd, callbacks);
+    let s4: dgram.Socket | undefined;
+    let s6: dgram.Socket;
+    try {
+      s4 = await wrap(4, v4.fd, callbacks);
+      s6 = await wrap(6, v6.fd, callbacks);
+    } catch (err) {
+      // dgram owns an fd once wrapped; the rest are still ours to close.
+      if (s4) s4.close();
+      else sysClose(v4.fd);
+      sysClose(v6.fd);
+      throw err;
+    }
     return new DgramBind(v4.port, [
       { family: 4, fd: v4.fd, sock: s4 },
       { family: 6, fd: v6.fd, sock: s6 },
