@@ -18,7 +18,7 @@ import { REPO_ROOT, httpUrl, startTsplane, type RunningTsplane } from './run-sup
 
 const skip = missing({ command: 'unbound' }, { command: 'dig' }).length > 0;
 
-function configText(o: { dnsPort: number; internal: number; pub: number; nasAddress: string }): string {
+function configText(o: { dnsPort: number; internal: number; pub: number; nasAddress: string; homeGroup?: string }): string {
   return `derp:
   listen: 127.0.0.1:0
   stun_listen: 127.0.0.1:0
@@ -29,7 +29,7 @@ dns:
     internal: { servers: [127.0.0.1:${o.internal}], timeout: 1s }
     public: { servers: [127.0.0.1:${o.pub}], timeout: 1s }
   routes:
-    - { suffix: home.lan, group: internal }
+    - { suffix: home.lan, group: ${o.homeGroup ?? 'internal'} }
   default_group: public
   blocking:
     lists: [{ path: dns-blocklist.txt }]
@@ -161,6 +161,16 @@ describe.skipIf(skip)('tsplane run: DERP + DNS + metrics in one process', () => 
     // Still serving forwarded names too.
     expect((await dig(ports.dnsPort, ['www.example.test', 'A'])).answers.map((a) => a.data)).toEqual(['192.0.2.7']);
   });
+
+  it('SIGHUP with a changed route restarts the forwarder on the same port with the new route', async () => {
+    expect((await dig(ports.dnsPort, ['printer.home.lan', 'A'])).answers.map((a) => a.data)).toEqual(['10.1.2.3']);
+    writeFileSync(cfg, configText({ ...ports, nasAddress: '10.0.0.99', homeGroup: 'public' }));
+    const mark = ts.lines.length;
+    ts.proc.kill('SIGHUP');
+    await ts.waitFor((l) => l.msg === 'tsplane: reloaded' && ts.lines.indexOf(l) >= mark);
+    expect((await dig(ports.dnsPort, ['printer.home.lan', 'A'])).answers.map((a) => a.data)).toEqual(['192.0.2.66']);
+    expect((await dig(ports.dnsPort, ['nas.vpn.lan', 'A'])).answers.map((a) => a.data)).toEqual(['10.0.0.99']);
+  }, 30_000);
 
   it('SIGHUP re-reads the DERP verify-clients allow-list', async () => {
     expect(await admitted(kc)).toBe(false);

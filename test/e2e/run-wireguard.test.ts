@@ -164,6 +164,19 @@ stop_timeout: 5s
     expect(await digB('ghost.wg.lan')).toBe('10.89.0.3');
   }, 40_000);
 
+  it('SIGHUP removing that peer again leaves the first one and drops the name', async () => {
+    const before = (await dumpA()).find((p) => p.publicKey === keyB.publicKey)!.latestHandshake;
+    writeFileSync(join(dir, 'a.conf'), confText());
+    const mark = ts.lines.length;
+    ts.proc.kill('SIGHUP');
+    await ts.waitFor((l) => l.msg === 'tsplane: reloaded' && ts.lines.indexOf(l) >= mark, 15_000);
+    const peers = await dumpA();
+    expect(peers.map((p) => p.publicKey)).toEqual([keyB.publicKey]);
+    expect(peers[0]!.latestHandshake).toBe(before);
+    expect(await digB('ghost.wg.lan')).toBe('');
+    expect(await pingFrom(nsB, '10.89.0.1', 1)).toBe(1);
+  }, 40_000);
+
   it('SIGTERM removes the TUN interface and the UAPI socket and exits 0', async () => {
     const code = await ts.stop('SIGTERM');
     expect(code).toBe(0);
