@@ -13,7 +13,7 @@
  * - RFC 8767 serve-stale: an expired entry is kept for `staleMaxS` more seconds and can be
  *   returned with TTL 30 s (RFC 8767 §4) when every upstream failed.
  */
-import { Rcode, u32, writeU32, type ParsedMessage, type ResponseScan } from './message.js';
+import { Rcode, copyBytes, u32, writeU32, type ParsedMessage, type ResponseScan } from './message.js';
 
 export interface CacheOptions {
   readonly maxEntries: number;
@@ -137,7 +137,7 @@ export class AnswerCache {
     }
     const expiresAtMs = nowMs + ttlS * 1000;
     const entry: CacheEntry = {
-      key, wire: wire.slice(), questionEnd: msg.questionEnd, optStart: scan.optStart, optEnd: scan.optEnd,
+      key, wire: copyBytes(wire), questionEnd: msg.questionEnd, optStart: scan.optStart, optEnd: scan.optEnd,
       ttlOffsets, originalTtls, ttlS, storedAtMs: nowMs, expiresAtMs,
       staleUntilMs: expiresAtMs + this.#opts.staleMaxS * 1000, cnameTargets, costBytes, referenced: false,
     };
@@ -208,7 +208,7 @@ export class AnswerCache {
       out[10] = (ar >>> 8) & 0xff;
       out[11] = ar & 0xff;
     } else {
-      out = wire.slice();
+      out = copyBytes(wire);
     }
     const ageS = Math.max(0, Math.floor((nowMs - entry.storedAtMs) / 1000));
     const staleTtl = this.#opts.staleAnswerTtlS;

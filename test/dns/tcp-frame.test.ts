@@ -31,9 +31,9 @@ describe('TcpFrameDecoder', () => {
     expect(got).toEqual([toHex(m1), toHex(m2)]);
   });
 
-  it('returns copies that later chunks cannot change', () => {
+  it('returns copies that later chunks cannot change, also for Buffer chunks', () => {
     const d = new TcpFrameDecoder();
-    const buf = Uint8Array.from(frameMessage(m1));
+    const buf = Buffer.from(frameMessage(m1));
     const r = d.push(buf);
     buf.fill(0);
     expect(r.ok && toHex(r.messages[0]!)).toBe(toHex(m1));
