@@ -7,8 +7,14 @@ import { argv, exit, stderr, stdout } from 'node:process';
 const USAGE = `usage: tsplane <command> [options]
 
 commands:
-  run [CONFIG]     run the services of a config file (default: the embedded examples/tsplane.yaml)
+  run [CONFIG]     run WireGuard, DERP and DNS from one YAML file on one event loop
+                   (no CONFIG: the embedded examples/tsplane.yaml)
+  check CONFIG     validate a config file without starting anything
+  derp [flags]     run a DERP relay (+ STUN); also: derp map, derp check URL
+  dns [flags]      run the split-DNS forwarder
   help             show this text
+
+The userspace WireGuard daemon is a separate command: tsplane-wg [-f] INTERFACE
 `;
 
 export async function main(args: string[]): Promise<number> {
@@ -21,8 +27,10 @@ export async function main(args: string[]): Promise<number> {
       stdout.write(USAGE);
       return command === undefined ? 2 : 0;
     case 'derp': return (await import('./derp.js')).runDerp(rest);
+    case 'dns': return (await import('./dns.js')).dnsCommand(rest);
+    case 'run': return (await import('./run.js')).runCommand(rest);
+    case 'check': return (await import('./run.js')).checkCommand(rest);
     default:
-      void rest;
       stderr.write(`tsplane: unknown command '${command}'\n${USAGE}`);
       return 2;
   }

@@ -38,6 +38,8 @@ export interface WgNodeOptions {
   readonly derpUrl?: string;
   /** Called once when the node stops by itself (TUN deleted, socket file removed). */
   readonly onStopped?: (reason: string) => void;
+  /** The process scheduler (`tsplane run`); a private one is made (and stopped) when absent. */
+  readonly scheduler?: Scheduler;
 }
 
 /** Counters a test or a metrics exporter can read. Bigint: they only grow. */
@@ -61,6 +63,8 @@ export class WgNode {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #scheduler: Scheduler;
+  readonly #ownScheduler: boolean;
+  #source: DeadlineSource | undefined;
   readonly #out: DeviceOutput[] = [];
   readonly #onStopped: ((reason: string) => void) | undefined;
   #tun!: TunDevice;
@@ -85,7 +89,8 @@ export class WgNode {
     this.#clock = opts.clock;
     this.#log = opts.log;
     this.#onStopped = opts.onStopped;
-    this.#scheduler = new Scheduler(opts.clock);
+    this.#ownScheduler = opts.scheduler === undefined;
+    this.#scheduler = opts.scheduler ?? new Scheduler(opts.clock);
   }
 
   /**
@@ -122,6 +127,7 @@ export class WgNode {
         node.#dispatch();
       },
     };
+    node.#source = source;
     node.#scheduler.add(source);
     if (opts.derpUrl !== undefined) {
       node.#relay = new WgDerpRelay({
@@ -222,6 +228,11 @@ export class WgNode {
     return renderGetResponse(this.#device.status(this.#clock.monotonicMs()), { listenPort: this.listenPort, fwmark: this.#fwmark });
   }
 
+  /** Applies a config change as a UAPI `set` would (for `tsplane run` reloads); resolves with the UAPI errno (0 = ok). */
+  configure(change: DeviceConfigChange): Promise<number> {
+    return this.#uapiSet(change);
+  }
+
   /**
    * Applies a `set` atomically: socket changes that can fail (a new port, a mark) are done
    * first, into new state; only when they succeed does the core see the change.
@@ -276,8 +287,9 @@ export class WgNode {
   /** Closes everything: the UAPI socket file is removed and the TUN interface disappears. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
-      await this.#relay?.close();
-      this.#scheduler.stop();
+      await this.#relay?.close(); // removes the relay client from the scheduler
+      if (this.#ownScheduler) this.#scheduler.stop();
+      else if (this.#source) this.#scheduler.remove(this.#source);
       await this.#uapi?.close();
       await this.#udp?.close();
       await this.#tun.close();

@@ -1,0 +1,215 @@
+/**
+ * UDP and TCP listeners for the forwarder (RFC 7766: TCP is mandatory). Wires sockets to the
+ * sans-IO `Forwarder`, the upstream transports and the process Scheduler: every input is fed to
+ * the core, its actions are carried out, and the scheduler is kicked so one timer tracks the
+ * earliest query deadline. TCP: 2-byte framing with a bounded decoder, pipelined queries
+ * answered out of order, an idle timeout, a cap on connections and on queries in flight per
+ * connection (RFC 7766 §6.2).
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import type { Clock } from '../../runtime/clock.js';
+import type { DeadlineSource, Scheduler } from '../../runtime/loop.js';
+import type { Logger } from '../../runtime/log.js';
+import type { Forwarder, ForwarderAction } from '../forwarder.js';
+import { RateLimiter, type RateLimitOptions } from '../rate-limit.js';
+import { TcpFrameDecoder, frameMessage } from '../tcp-frame.js';
+import { UpstreamTransports, type UpstreamTransportOptions } from './upstream.js';
+
+export interface ListenAddress {
+  readonly host: string;
+  /** 0 = an ephemeral port, shared by the UDP and TCP listener of this address. */
+  readonly port: number;
+}
+
+export type ClientHandle =
+  | { readonly kind: 'udp'; readonly sock: dgram.Socket; readonly address: string; readonly port: number }
+  | { readonly kind: 'tcp'; readonly conn: TcpClient };
+
+export interface TcpClient {
+  readonly sock: net.Socket;
+  inflight: number;
+}
+
+export interface DnsServerOptions {
+  readonly listen: readonly ListenAddress[];
+  readonly forwarder: Forwarder<ClientHandle>;
+  readonly scheduler: Scheduler;
+  readonly clock: Clock;
+  readonly logger?: Logger | undefined;
+  readonly upstream?: UpstreamTransportOptions;
+  /** Close TCP connections idle this long (default 10 s; RFC 7766 §6.2.3 suggests seconds). */
+  readonly tcpIdleMs?: number;
+  readonly maxTcpConnections?: number;
+  /** Queries in flight per TCP connection before reading pauses (default 32). */
+  readonly maxTcpInflight?: number;
+  /** Per-client-address token bucket; over-limit queries are dropped silently. Default: off. */
+  readonly rateLimit?: RateLimitOptions | undefined;
+}
+
+export interface DnsServer {
+  /** Bound addresses, one per listen entry (UDP and TCP share the port). */
+  readonly addresses: readonly ListenAddress[];
+  /** Queries dropped by the per-client rate limit. */
+  rateLimited(): bigint;
+  close(): Promise<void>;
+}
+
+/** Binds every listener; rejects (after closing what was opened) when an address is unusable. */
+export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer> {
+  const { forwarder, scheduler, clock } = opts;
+  const udpSockets: dgram.Socket[] = [];
+  const tcpServers: net.Server[] = [];
+  const tcpClients = new Set<TcpClient>();
+  const maxInflight = opts.maxTcpInflight ?? 32;
+  let closed = false;
+  const limiter = opts.rateLimit ? new RateLimiter(opts.rateLimit) : undefined;
+
+  const dispatch = (actions: ForwarderAction<ClientHandle>[]): void => {
+    if (closed) return;
+    for (const a of actions) {
+      if (a.type === 'respond') {
+        const c = a.client;
+        if (c.kind === 'udp') {
+          c.sock.send(a.bytes, c.port, c.address);
+        } else {
+          c.conn.inflight--;
+          if (!c.conn.sock.destroyed) {
+            c.conn.sock.write(frameMessage(a.bytes));
+            if (c.conn.inflight < maxInflight && c.conn.sock.isPaused()) c.conn.sock.resume();
+          }
+        }
+      } else if (a.type === 'send') {
+        transports.send(a.token, a.upstream, a.transport, a.bytes);
+      } else {
+        transports.cancel(a.token);
+      }
+    }
+    if (actions.length > 0) scheduler.kick();
+  };
+
+  // The core never throws on input (fuzzed in tests); should a bug make it throw anyway, the
+  // process (which also carries WireGuard and DERP) must survive: log, count, drop the packet.
+  let internalErrors = 0n;
+  const internalError = (err: unknown): void => {
+    internalErrors++;
+    opts.logger?.error({ err, internalErrors: internalErrors.toString() }, 'dns: internal error while handling a packet (dropped)');
+  };
+  const guarded = (fn: () => void): void => {
+    try {
+      fn();
+    } catch (err) {
+      internalError(err);
+    }
+  };
+
+  const transports = new UpstreamTransports(
+    {
+      reply: (token, source, bytes) => guarded(() => dispatch(forwarder.handleUpstreamReply(token, source, bytes, clock.monotonicMs()))),
+      error: (token) => guarded(() => dispatch(forwarder.handleUpstreamError(token, clock.monotonicMs()))),
+      unexpected: () => forwarder.noteUnexpectedReply(),
+    },
+    opts.upstream,
+  );
+  const deadlines: DeadlineSource = {
+    nextDeadline: () => forwarder.nextDeadline(),
+    onDeadline: (now) => guarded(() => dispatch(forwarder.poll(now))),
+  };
+  scheduler.add(deadlines);
+
+  const onTcpConnection = (sock: net.Socket): void => {
+    if (tcpClients.size >= (opts.maxTcpConnections ?? 256)) {
+      sock.destroy();
+      return;
+    }
+    const conn: TcpClient = { sock, inflight: 0 };
+    const handle: ClientHandle = { kind: 'tcp', conn };
+    tcpClients.add(conn);
+    const decoder = new TcpFrameDecoder();
+    sock.setNoDelay(true);
+    sock.setTimeout(opts.tcpIdleMs ?? 10_000, () => sock.destroy());
+    sock.on('data', (chunk: Buffer) => {
+      const r = decoder.push(chunk);
+      if (!r.ok) {
+        sock.destroy();
+        return;
+      }
+      for (const m of r.messages) guarded(() => {
+        if (limiter && !limiter.allow(sock.remoteAddress ?? '', clock.monotonicMs())) return;
+        conn.inflight++;
+        const droppedBefore = forwarder.stats.dropped;
+        const actions = forwarder.handleQuery(m, handle, 'tcp', clock.monotonicMs());
+        // A query the core dropped gets no answer: do not count it against the connection.
+        if (forwarder.stats.dropped !== droppedBefore) conn.inflight--;
+        dispatch(actions);
+      });
+      if (conn.inflight >= maxInflight) sock.pause();
+    });
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => tcpClients.delete(conn));
+  };
+
+  const bound: ListenAddress[] = [];
+  try {
+    for (const addr of opts.listen) {
+      const family = net.isIPv6(addr.host) ? 'udp6' : 'udp4';
+      let lastErr: unknown;
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const udp = dgram.createSocket({ type: family, reuseAddr: false });
+        try {
+          const port = await new Promise<number>((resolve, reject) => {
+            udp.once('error', reject);
+            udp.bind(addr.port, addr.host, () => {
+              udp.off('error', reject);
+              resolve(udp.address().port);
+            });
+          });
+          const tcp = net.createServer({ pauseOnConnect: false }, onTcpConnection);
+          await new Promise<void>((resolve, reject) => {
+            tcp.once('error', reject);
+            tcp.listen({ host: addr.host, port, backlog: 128 }, () => {
+              tcp.off('error', reject);
+              resolve();
+            });
+          });
+          udp.on('message', (msg, rinfo) => {
+            if (limiter && !limiter.allow(rinfo.address, clock.monotonicMs())) return;
+            const client: ClientHandle = { kind: 'udp', sock: udp, address: rinfo.address, port: rinfo.port };
+            try {
+              dispatch(forwarder.handleQuery(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), client, 'udp', clock.monotonicMs()));
+            } catch (err) {
+              internalError(err);
+            }
+          });
+          udp.on('error', (err) => opts.logger?.warn({ err }, 'dns: udp listener error'));
+          tcp.on('error', (err) => opts.logger?.warn({ err }, 'dns: tcp listener error'));
+          udpSockets.push(udp);
+          tcpServers.push(tcp);
+          bound.push({ host: addr.host, port });
+          lastErr = undefined;
+          break;
+        } catch (err) {
+          lastErr = err;
+          udp.close();
+          // With port 0 the TCP port picked by UDP may be taken: try another; fixed ports fail now.
+          if (addr.port !== 0) break;
+        }
+      }
+      if (lastErr !== undefined) throw lastErr;
+    }
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+
+  async function closeAll(): Promise<void> {
+    closed = true;
+    scheduler.remove(deadlines);
+    transports.close();
+    for (const c of tcpClients) c.sock.destroy();
+    for (const u of udpSockets) u.close();
+    await Promise.all(tcpServers.map((t) => new Promise<void>((r) => t.close(() => r()))));
+  }
+
+  return { addresses: bound, rateLimited: () => limiter?.limited ?? 0n, close: closeAll };
+}
