@@ -43,6 +43,8 @@ export interface WgInterfaceConfig {
   readonly source: string;
   /** `optional: true`: run only as root and when the private key is available. */
   readonly optional: boolean;
+  /** `derp_url`: a DERP relay to fall back to when direct UDP to a peer fails (a tsplane extension). */
+  readonly derpUrl?: string;
 }
 
 export interface WireguardConfig {
@@ -100,14 +102,18 @@ export function parseWireguardConfig(node: ConfigNode, readText: ReadText | unde
 type ParsedInterface = WgInterfaceConfig | { readonly name: string; readonly skipped: string };
 
 function parseInterface(n: ConfigNode, readText: ReadText | undefined): ParsedInterface {
-  n.expectKeys(['name', 'config_file', 'optional', 'listen_port', 'fwmark', 'address', 'dns', 'mtu', 'peers'], { secrets: ['private_key'] });
+  n.expectKeys(['name', 'config_file', 'optional', 'listen_port', 'fwmark', 'address', 'dns', 'mtu', 'peers', 'derp_url'], { secrets: ['private_key'] });
   const optional = n.get('optional')?.bool() ?? false;
+  // Not a wg-quick key, so it may stand beside config_file as well as inline keys.
+  const derpUrlNode = n.get('derp_url');
+  const derp = derpUrlNode ? { derpUrl: derpUrlNode.url(['http', 'https', 'ws', 'wss']).href } : {};
   const fileNode = n.get('config_file');
   if (fileNode) {
     for (const k of ['listen_port', 'fwmark', 'address', 'dns', 'mtu', 'peers']) {
       if (n.has(k)) n.require(k).fail('set this in the wg-quick file named by config_file, not here');
     }
-    return parseConfFile(n, fileNode, readText, optional);
+    const parsed = parseConfFile(n, fileNode, readText, optional);
+    return 'skipped' in parsed ? parsed : { ...parsed, ...derp };
   }
   const nameNode = n.require('name');
   const name = nameNode.string();
@@ -133,6 +139,7 @@ function parseInterface(n: ConfigNode, readText: ReadText | undefined): ParsedIn
     peers,
     source: 'inline',
     optional,
+    ...derp,
   };
 }
 

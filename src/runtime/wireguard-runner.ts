@@ -111,6 +111,9 @@ export class WireguardRunner {
         continue;
       }
       const before = r.config;
+      if (before.derpUrl !== iface.derpUrl) {
+        this.#log.warn({ ifname: iface.name }, 'wireguard: derp_url changed; it takes effect when the interface restarts');
+      }
       const change = peerDiff(before, iface);
       if (change) {
         const errno = await r.node.configure(change);
@@ -135,6 +138,7 @@ export class WireguardRunner {
     const holder: { running?: Running } = {};
     const node = await WgNode.start({
       ifname: iface.name, device, clock, log, mtu: iface.mtu, scheduler,
+      ...(iface.derpUrl !== undefined ? { derpUrl: iface.derpUrl } : {}),
       onStopped: (reason) => {
         if (holder.running) holder.running.stoppedBecause = reason;
         log.error({ reason }, 'wireguard: interface stopped');

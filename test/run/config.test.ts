@@ -130,6 +130,13 @@ describe('wireguard section, inline', () => {
     expect(i.peers[0]!.persistentKeepaliveS).toBe(25);
     expect(i.peers[0]!.allowedIpsText).toEqual(['10.77.0.2/32', 'fd77::2/128']);
   });
+  it('derp_url names the relay to fall back to; a non-http(s)/ws(s) URL is an error at its line', () => {
+    const c = parse(wg(`      private_key: ${PRIV}\n      derp_url: http://127.0.0.1:3340/derp\n`));
+    expect(c.wireguard!.interfaces[0]!.derpUrl).toBe('http://127.0.0.1:3340/derp');
+    expect(parse(wg(`      private_key: ${PRIV}\n`)).wireguard!.interfaces[0]!.derpUrl).toBeUndefined();
+    const e = errorOf(wg(`      private_key: ${PRIV}\n      derp_url: ftp://127.0.0.1/derp\n`));
+    expect([e.line, e.key]).toEqual([5, 'wireguard.interfaces[0].derp_url']);
+  });
   it('private_key_env reads the environment; the value never appears in errors', () => {
     const c = parse(wg('      private_key_env: WGKEY\n'), {}, { WGKEY: PRIV });
     expect(Buffer.from(c.wireguard!.interfaces[0]!.privateKey).toString('base64')).toBe(PRIV);
