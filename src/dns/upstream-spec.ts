@@ -5,7 +5,7 @@
  * (DoH, RFC 8484). Plain and TCP upstreams must be IP literals, so resolving an upstream never
  * needs DNS. Pure.
  */
-import { formatIpv6, parseIpv6 } from './router.js';
+import { formatIpAddress, parseIpAddress } from '../runtime/ip-address.js';
 
 export type UpstreamTransport = 'udp' | 'tcp' | 'tls' | 'https';
 
@@ -32,13 +32,11 @@ export type UpstreamParse = { readonly ok: true; readonly spec: UpstreamSpec } |
 
 const DEFAULT_PORTS: Record<UpstreamTransport, number> = { udp: 53, tcp: 53, tls: 853, https: 443 };
 
+/** An IP literal in canonical text (shared strict grammar; an IPv6 `%zone` is dropped), or undefined for a host name. */
 function ipFamily(host: string): { host: string; family: 4 | 6 } | undefined {
-  const parts = host.split('.');
-  if (parts.length === 4 && parts.every((p) => /^[0-9]{1,3}$/.test(p) && Number(p) <= 255)) {
-    return { host: parts.map(Number).join('.'), family: 4 };
-  }
-  const g = parseIpv6(host);
-  return g ? { host: formatIpv6(g), family: 6 } : undefined;
+  const pct = host.includes(':') ? host.indexOf('%') : -1;
+  const ip = parseIpAddress(pct >= 0 ? host.slice(0, pct) : host);
+  return ip ? { host: formatIpAddress(ip), family: ip.family } : undefined;
 }
 
 /** Parses one upstream address; errors are messages for the user naming the bad part. */
