@@ -13,7 +13,7 @@
  * internal-only routes), else a stale answer (RFC 8767), else SERVFAIL — never silence.
  */
 import { AnswerCache, cacheKey, type CacheEntry } from './cache.js';
-import { DeadlineHeap } from './deadline-heap.js';
+import { DeadlineHeap } from '../runtime/deadline-heap.js';
 import {
   FLAG_CD, FLAG_QR, HEADER_BYTES, OPCODE_MASK, Rcode, RrType, cnameTargets, parseMessage, scanResponse,
   type ParsedMessage, type ResponseScan,
