@@ -10,14 +10,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createConnection } from 'node:net';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { missing } from '../support/prereq.js';
+import { uapiRequest } from '../support/uapi-client.js';
+import { identity } from '../support/wg-keys.js';
 import { fromHex, toHex } from '../../src/runtime/bytes.js';
 import { SystemClock } from '../../src/runtime/clock.js';
 import { SystemRng } from '../../src/runtime/rng.js';
-import { generatePrivateKey, publicKeyOf } from '../../src/wireguard/crypto.js';
 import { Device } from '../../src/wireguard/device.js';
 import type { DeviceOutput, Endpoint } from '../../src/wireguard/device-api.js';
 import { parseIpAddress } from '../../src/wireguard/ip-packet.js';
@@ -122,33 +122,7 @@ function icmpEcho(type: 0 | 8, src: string, dst: string, id: number, seq: number
 }
 
 function uapi(request: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = createConnection(SOCK);
-    let text = '';
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error('uapi timeout'));
-    }, WAIT_MS);
-    sock.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    sock.on('data', (d) => {
-      text += d.toString('utf8');
-      if (/errno=-?\d+\n\n$/.test(text)) {
-        clearTimeout(timer);
-        sock.end();
-        if (!text.includes('errno=0\n')) reject(new Error(`uapi: ${text}`));
-        else resolve(text);
-      }
-    });
-    sock.write(request);
-  });
-}
-
-function identity(rng: SystemRng): { privateKey: Uint8Array; publicKey: Uint8Array } {
-  const privateKey = generatePrivateKey(rng.fill(new Uint8Array(32)));
-  return { privateKey, publicKey: publicKeyOf(privateKey) };
+  return uapiRequest(SOCK, request, WAIT_MS);
 }
 
 const absent = missing('netns', 'tun', { command: 'wireguard-go' }, { command: 'ping' });

@@ -8,10 +8,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createConnection } from 'node:net';
 import { existsSync, unlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { missing } from '../support/prereq.js';
+import { uapiPeers, uapiRequest, uapiValues } from '../support/uapi-client.js';
 import { fromHex, toHex } from '../../src/runtime/bytes.js';
 import { SystemRng } from '../../src/runtime/rng.js';
 import { nodeAead } from '../../src/wireguard/crypto.js';
@@ -102,60 +102,13 @@ class Relay {
 }
 
 /** One UAPI request (wireguard.md §2.2); resolves with the response lines, rejects unless errno=0. */
-function uapi(request: string): Promise<Map<string, string[]>> {
-  return new Promise((resolve, reject) => {
-    const sock = createConnection(SOCK);
-    let text = '';
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error('uapi timeout'));
-    }, WAIT_MS);
-    sock.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    sock.on('data', (d) => {
-      text += d.toString('utf8');
-      if (/errno=-?\d+\n\n$/.test(text)) {
-        clearTimeout(timer);
-        sock.end();
-        const out = new Map<string, string[]>();
-        for (const line of text.split('\n').filter(Boolean)) {
-          const eq = line.indexOf('=');
-          const k = line.slice(0, eq);
-          out.set(k, [...(out.get(k) ?? []), line.slice(eq + 1)]);
-        }
-        if (out.get('errno')?.[0] !== '0') reject(new Error(`uapi: ${text}`));
-        else resolve(out);
-      }
-    });
-    sock.write(request);
-  });
+async function uapi(request: string): Promise<Map<string, string[]>> {
+  return uapiValues(await uapiRequest(SOCK, request, WAIT_MS));
 }
 
 /** Per-peer values of a `get=1` response, keyed by public key hex. */
 async function peerStatus(): Promise<Map<string, Map<string, string>>> {
-  const text = await new Promise<string>((resolve, reject) => {
-    const s = createConnection(SOCK);
-    let text = '';
-    s.on('error', reject);
-    s.on('data', (d) => {
-      text += d.toString('utf8');
-      if (/errno=-?\d+\n\n$/.test(text)) {
-        s.end();
-        resolve(text);
-      }
-    });
-    s.write('get=1\n\n');
-  });
-  const peers = new Map<string, Map<string, string>>();
-  let current: Map<string, string> | undefined;
-  for (const line of text.split('\n').filter(Boolean)) {
-    const [k, v] = [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)];
-    if (k === 'public_key') peers.set(v, (current = new Map()));
-    else current?.set(k, v);
-  }
-  return peers;
+  return uapiPeers(await uapiRequest(SOCK, 'get=1\n\n', WAIT_MS));
 }
 
 const absent = missing('netns', 'tun', { command: 'wireguard-go' });
