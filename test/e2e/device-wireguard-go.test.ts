@@ -13,6 +13,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { missing } from '../support/prereq.js';
+import { spawnNetnsUdpRelay } from '../support/netns-udp-relay.js';
 import { uapiRequest } from '../support/uapi-client.js';
 import { identity } from '../support/wg-keys.js';
 import { fromHex, toHex } from '../../src/runtime/bytes.js';
@@ -26,17 +27,6 @@ const NS = `tsp-dev-${process.pid}`;
 const IFNAME = `tspdev${process.pid}`.slice(0, 15);
 const SOCK = `/var/run/wireguard/${IFNAME}.sock`;
 const WAIT_MS = 15_000;
-
-const RELAY_JS = `
-const dgram = require('node:dgram');
-const rl = require('node:readline').createInterface({ input: process.stdin });
-const s = dgram.createSocket('udp4');
-s.on('message', (m, r) => process.stdout.write(JSON.stringify({ hex: m.toString('hex'), port: r.port }) + '\\n'));
-s.bind(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ bound: s.address().port }) + '\\n'));
-rl.on('line', (l) => { const j = JSON.parse(l); s.send(Buffer.from(j.hex, 'hex'), j.port, '127.0.0.1'); });
-rl.on('close', () => process.exit(0));
-setTimeout(() => process.exit(0), 120000).unref();
-`;
 
 /** A Device wired to one relay: datagrams out through the relay, datagrams in from it. */
 class Wired {
@@ -151,7 +141,7 @@ describe.skipIf(absent.length > 0)('Device data plane interop with wireguard-go'
     }
     execFileSync('ip', ['-n', NS, 'addr', 'add', '10.78.0.1/24', 'dev', IFNAME]);
     execFileSync('ip', ['-n', NS, 'link', 'set', IFNAME, 'up']);
-    const relay = () => spawn('ip', ['netns', 'exec', NS, process.execPath, '-e', RELAY_JS], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const relay = () => spawnNetnsUdpRelay(NS);
     a = new Wired(relay(), usA.privateKey);
     b = new Wired(relay(), usB.privateKey);
     await a.waitBound();

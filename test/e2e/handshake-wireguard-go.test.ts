@@ -11,6 +11,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, unlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { missing } from '../support/prereq.js';
+import { spawnNetnsUdpRelay } from '../support/netns-udp-relay.js';
 import { uapiPeers, uapiRequest, uapiValues } from '../support/uapi-client.js';
 import { fromHex, toHex } from '../../src/runtime/bytes.js';
 import { SystemRng } from '../../src/runtime/rng.js';
@@ -31,21 +32,6 @@ const NS = `tsp-hs-${process.pid}`;
 const IFNAME = `tsphs${process.pid}`.slice(0, 15);
 const SOCK = `/var/run/wireguard/${IFNAME}.sock`;
 const WAIT_MS = 10_000;
-
-const RELAY_JS = `
-const dgram = require('node:dgram');
-const rl = require('node:readline').createInterface({ input: process.stdin });
-const s = dgram.createSocket('udp4');
-s.on('message', (m, r) => process.stdout.write(JSON.stringify({ hex: m.toString('hex'), port: r.port }) + '\\n'));
-s.bind(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ bound: s.address().port }) + '\\n'));
-rl.on('line', (l) => {
-  const j = JSON.parse(l);
-  const b = Buffer.from(j.hex, 'hex');
-  for (let i = 0; i < Math.min(j.count ?? 1, 2000); i++) s.send(b, j.port, '127.0.0.1');
-});
-rl.on('close', () => process.exit(0));
-setTimeout(() => process.exit(0), 120000).unref();
-`;
 
 interface Datagram {
   bytes: Uint8Array;
@@ -137,7 +123,7 @@ describe.skipIf(absent.length > 0)('handshake interop with wireguard-go', () => 
       await new Promise((r) => setTimeout(r, 50));
     }
     execFileSync('ip', ['-n', NS, 'link', 'set', IFNAME, 'up']);
-    relay = new Relay(spawn('ip', ['netns', 'exec', NS, process.execPath, '-e', RELAY_JS], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    relay = new Relay(spawnNetnsUdpRelay(NS));
     await relay.waitBound();
     await uapi(
       `set=1\nprivate_key=${toHex(wg.privateKey)}\nlisten_port=0\n` +
