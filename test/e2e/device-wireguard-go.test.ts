@@ -10,9 +10,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { missing } from '../support/prereq.js';
+import { spawnWireguardGoInNetns, stopChild, waitForUapiSocket } from '../support/wireguard-go.js';
 import { spawnNetnsUdpRelay } from '../support/netns-udp-relay.js';
 import { uapiRequest } from '../support/uapi-client.js';
 import { identity } from '../support/wg-keys.js';
@@ -128,17 +128,8 @@ describe.skipIf(absent.length > 0)('Device data plane interop with wireguard-go'
   let wgEndpoint: Endpoint;
 
   beforeAll(async () => {
-    execFileSync('ip', ['netns', 'add', NS]);
-    execFileSync('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
-    wgProc = spawn('ip', ['netns', 'exec', NS, 'wireguard-go', '-f', IFNAME], {
-      stdio: ['ignore', 'ignore', 'ignore'],
-      env: { ...process.env, LOG_LEVEL: 'error', WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' },
-    });
-    const deadline = Date.now() + WAIT_MS;
-    while (!existsSync(SOCK)) {
-      if (Date.now() > deadline || wgProc.exitCode !== null) throw new Error('wireguard-go did not create its UAPI socket');
-      await sleep(50);
-    }
+    wgProc = spawnWireguardGoInNetns(NS, IFNAME);
+    await waitForUapiSocket(wgProc, SOCK, WAIT_MS);
     execFileSync('ip', ['-n', NS, 'addr', 'add', '10.78.0.1/24', 'dev', IFNAME]);
     execFileSync('ip', ['-n', NS, 'link', 'set', IFNAME, 'up']);
     const relay = () => spawnNetnsUdpRelay(NS);
@@ -161,18 +152,11 @@ describe.skipIf(absent.length > 0)('Device data plane interop with wireguard-go'
   }, 60_000);
 
   afterAll(async () => {
-    const stop = async (p: ChildProcess | undefined) => {
-      if (p?.pid === undefined || p.exitCode !== null) return;
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGTERM');
-      await Promise.race([exited, sleep(3000)]);
-      if (p.exitCode === null) p.kill('SIGKILL');
-    };
     for (const w of [a, b]) {
       w?.child.stdin?.end();
-      await stop(w?.child);
+      await stopChild(w?.child);
     }
-    await stop(wgProc);
+    await stopChild(wgProc);
     try {
       execFileSync('ip', ['netns', 'del', NS], { stdio: 'ignore' });
     } catch {

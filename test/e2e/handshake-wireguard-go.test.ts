@@ -7,10 +7,11 @@
  * (wireguard.md §2.2) and exchanges datagrams through the relay's stdin/stdout as hex lines.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, unlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { missing } from '../support/prereq.js';
+import { spawnWireguardGoInNetns, stopChild, waitForUapiSocket } from '../support/wireguard-go.js';
 import { spawnNetnsUdpRelay } from '../support/netns-udp-relay.js';
 import { uapiPeers, uapiRequest, uapiValues } from '../support/uapi-client.js';
 import { fromHex, toHex } from '../../src/runtime/bytes.js';
@@ -111,17 +112,8 @@ describe.skipIf(absent.length > 0)('handshake interop with wireguard-go', () => 
   let wgPort = 0;
 
   beforeAll(async () => {
-    execFileSync('ip', ['netns', 'add', NS]);
-    execFileSync('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
-    wgProc = spawn('ip', ['netns', 'exec', NS, 'wireguard-go', '-f', IFNAME], {
-      stdio: ['ignore', 'ignore', 'ignore'],
-      env: { ...process.env, LOG_LEVEL: 'error', WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' },
-    });
-    const deadline = Date.now() + WAIT_MS;
-    while (!existsSync(SOCK)) {
-      if (Date.now() > deadline || wgProc.exitCode !== null) throw new Error('wireguard-go did not create its UAPI socket');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    wgProc = spawnWireguardGoInNetns(NS, IFNAME);
+    await waitForUapiSocket(wgProc, SOCK, WAIT_MS);
     execFileSync('ip', ['-n', NS, 'link', 'set', IFNAME, 'up']);
     relay = new Relay(spawnNetnsUdpRelay(NS));
     await relay.waitBound();
@@ -137,16 +129,9 @@ describe.skipIf(absent.length > 0)('handshake interop with wireguard-go', () => 
   });
 
   afterAll(async () => {
-    const stop = async (p: ChildProcess | undefined) => {
-      if (p?.pid === undefined || p.exitCode !== null) return;
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-      if (p.exitCode === null) p.kill('SIGKILL');
-    };
     relay?.child.stdin?.end();
-    await stop(relay?.child);
-    await stop(wgProc);
+    await stopChild(relay?.child);
+    await stopChild(wgProc);
     try {
       execFileSync('ip', ['netns', 'del', NS], { stdio: 'ignore' });
     } catch {
