@@ -9,7 +9,7 @@ import { SeededRng } from '../../src/runtime/rng.js';
 import { Forwarder } from '../../src/dns/forwarder.js';
 import { parseMessage } from '../../src/dns/message.js';
 import { RouteTable } from '../../src/dns/router.js';
-import { parseUpstream } from '../../src/dns/upstream-spec.js';
+import { parseUpstream } from '../../test/support/upstream-text.js';
 import { A, query, reply } from '../../test/dns/wire.js';
 import { compileFilter } from '../../src/dns/blocklist.js';
 import { createPolicy } from '../../src/dns/policy.js';

@@ -44,3 +44,17 @@ export function toIp16(ip: IpBytes): Uint8Array {
   out.set(ip.subarray(0, 4), 12);
   return out;
 }
+
+/** 16-byte form of IP text, as PeerPresent carries it: IPv4 becomes ::ffff:a.b.c.d; unparsable text becomes ::. */
+export function ipTo16(text: string): Uint8Array {
+  const ip = parseIp(text);
+  return ip ? toIp16(ip) : new Uint8Array(16);
+}
+
+/** Text of a 16-byte IP from PeerPresent: IPv4-mapped as a dotted quad, others as eight uncompressed lower-case groups. */
+export function ipFrom16(b: Uint8Array): string {
+  if (isIpv4Mapped(b.subarray(0, 16))) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i++) groups.push(((b[2 * i]! << 8) | b[2 * i + 1]!).toString(16));
+  return groups.join(':');
+}

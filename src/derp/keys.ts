@@ -16,11 +16,6 @@ export type NodePrivateKey = Uint8Array & { readonly __brand: 'NodePrivateKey' }
 /** Exactly 64 hex digits. */
 export const HEX64 = /^[0-9a-fA-F]{64}$/;
 
-/** Brands 32 raw bytes as a public key, or undefined for any other length. */
-export function asNodePublicKey(bytes: Uint8Array): NodePublicKey | undefined {
-  return bytes.length === KEY_BYTES ? (bytes as NodePublicKey) : undefined;
-}
-
 /** Parses `nodekey:<64 hex>` (the JSON/String() form). */
 export function parseNodePublicKey(text: string): NodePublicKey | undefined {
   const t = text.trim();

@@ -12,8 +12,12 @@ import {
   BOX_OVERHEAD_BYTES, KEY_BYTES, MAGIC, MAGIC_BYTES, MAX_CLIENT_INFO_FRAME_BYTES, MAX_PACKET_BYTES,
   MAX_PING_FRAME_BYTES, MIN_CLIENT_INFO_FRAME_BYTES, NONCE_BYTES, PING_DATA_BYTES, PROTOCOL_VERSION,
 } from './frame.js';
+import { ipFrom16, ipTo16 } from './ip-address.js';
 import { HEX64, publicKeyOf, type NodePrivateKey, type NodePublicKey } from './keys.js';
 import { boxBeforeNm, openBox, openBoxWithKey, sealBox, sealBoxWithKey } from './naclbox.js';
+
+/** PeerPresent's 16-byte address codec lives with the other IP text helpers. */
+export { ipFrom16, ipTo16 } from './ip-address.js';
 
 export * from './keys.js';
 export * from './naclbox.js';
@@ -316,43 +320,6 @@ export function decodePeerPresent(payload: Uint8Array): Decoded<{ key: NodePubli
   const port = r.u16be()!;
   const flags = r.u8() ?? 0;
   return { ok: true, key, endpoint: { ip, port }, flags };
-}
-
-/** 16-byte form of an IP text: IPv4 becomes ::ffff:a.b.c.d; unparsable text becomes ::. */
-export function ipTo16(ip: string): Uint8Array {
-  const out = new Uint8Array(16);
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip.startsWith('::ffff:') ? ip.slice(7) : ip);
-  if (v4) {
-    out[10] = 0xff;
-    out[11] = 0xff;
-    for (let i = 0; i < 4; i++) out[12 + i] = Math.min(255, Number(v4[i + 1]));
-    return out;
-  }
-  const halves = ip.split('::');
-  if (halves.length > 2) return out;
-  const head = halves[0] ? halves[0].split(':') : [];
-  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
-  if (halves.length === 1 && head.length !== 8) return out;
-  if (head.length + tail.length > 8) return out;
-  const groups = [...head, ...new Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
-  for (let i = 0; i < 8; i++) {
-    const g = groups[i]!;
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return new Uint8Array(16);
-    const v = parseInt(g, 16);
-    out[2 * i] = v >>> 8;
-    out[2 * i + 1] = v & 0xff;
-  }
-  return out;
-}
-
-/** Text form of a 16-byte IP: IPv4-mapped becomes dotted quad, others full lowercase IPv6. */
-export function ipFrom16(b: Uint8Array): string {
-  let mapped = true;
-  for (let i = 0; i < 10; i++) if (b[i] !== 0) mapped = false;
-  if (mapped && b[10] === 0xff && b[11] === 0xff) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-  const groups: string[] = [];
-  for (let i = 0; i < 8; i++) groups.push(((b[2 * i]! << 8) | b[2 * i + 1]!).toString(16));
-  return groups.join(':');
 }
 
 /** ClosePeer: exactly one 32-byte key. */

@@ -19,6 +19,17 @@ export const MAX_PENDING_CONTROL_FRAMES = 64;
 /** Frame header (5) + source key (32) in front of every queued packet. */
 export const RECV_PACKET_OVERHEAD_BYTES = 5 + KEY_BYTES;
 
+// Connection timing and write back-pressure (derp.md §3.1, §3.4)
+/** KeepAlive period; each client adds its own 0–5 s jitter. */
+export const KEEP_ALIVE_INTERVAL_MS = 60_000;
+export const KEEP_ALIVE_JITTER_MS = 5_000;
+/** A client whose transport stays backed up this long is closed (derper `-tcp-write-timeout`). */
+export const WRITE_TIMEOUT_MS = 2_000;
+/** The same for mesh-key clients. */
+export const MESH_WRITE_TIMEOUT_MS = 30_000;
+/** Stop handing bytes to the transport while this many are still unsent; queues absorb the rest. */
+export const WRITE_BACKLOG_HIGH_WATER_BYTES = 256 * 1024;
+
 /** What one flush wrote, for the server's counters. */
 export interface FlushResult {
   packets: number;

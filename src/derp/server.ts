@@ -15,34 +15,25 @@ import type { Clock, MonotonicMs } from '../runtime/clock.js';
 import { randomInt, type Rng } from '../runtime/rng.js';
 import { FrameType, KEY_BYTES, MAX_FORWARD_PACKET_FRAME_BYTES, NONCE_BYTES, encodeFrame } from './frame.js';
 import {
-  acceptClientInfo, decodeClosePeer, decodeForwardPacket, decodeNotePreferred, decodePing, decodeSendPacket,
-  decodeWatchConns, encodeHealth, encodeRestarting, encodeServerKey, keyHex, publicKeyOf, sealServerInfoWithBoxKey,
+  acceptClientInfo, encodeHealth, encodeRestarting, encodeServerKey, keyHex, publicKeyOf, sealServerInfoWithBoxKey,
   type Endpoint, type NodePrivateKey, type NodePublicKey,
 } from './protocol.js';
 import { DerpServerStats, DropReason, type DerpServerGauges } from './server-stats.js';
 import type { PacketForwarder } from './mesh-routes.js';
 import { PacketRouter } from './router.js';
+import { handleClientFrame, protocolError, type ClientFrameHost } from './server-frames.js';
 import { isMeshKey, isPromiseLike, type VerifyClient, type VerifyResult } from './admission.js';
 import {
-  Client, HANDSHAKE_TIMEOUT_MS, MAX_PENDING_CONTROL_FRAMES,
-  NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC, Phase,
+  Client, HANDSHAKE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_JITTER_MS, MAX_PENDING_CONTROL_FRAMES, MESH_WRITE_TIMEOUT_MS,
+  NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC, Phase, WRITE_BACKLOG_HIGH_WATER_BYTES, WRITE_TIMEOUT_MS,
   type AcceptInfo, type CloseReason, type ConnOwner, type FrameConn, type ServerConnHandle,
 } from './server-conn.js';
 
-export { HANDSHAKE_TIMEOUT_MS, MAX_PENDING_CONTROL_FRAMES, NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC };
+export {
+  HANDSHAKE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_JITTER_MS, MAX_PENDING_CONTROL_FRAMES, MESH_WRITE_TIMEOUT_MS,
+  NOT_HERE_BURST, NOT_HERE_RATE_PER_SEC, WRITE_BACKLOG_HIGH_WATER_BYTES, WRITE_TIMEOUT_MS,
+};
 export type { AcceptInfo, CloseReason, FrameConn, PacketForwarder, ServerConnHandle, VerifyClient, VerifyResult };
-
-// ---- Implementation constants (derp.md §3.1, §3.4) ----
-
-/** KeepAlive period; each client adds its own 0–5 s jitter. */
-export const KEEP_ALIVE_INTERVAL_MS = 60_000;
-export const KEEP_ALIVE_JITTER_MS = 5_000;
-/** A client whose transport stays backed up this long is closed (derper `-tcp-write-timeout`). */
-export const WRITE_TIMEOUT_MS = 2_000;
-/** The same for mesh-key clients. */
-export const MESH_WRITE_TIMEOUT_MS = 30_000;
-/** Stop handing bytes to the transport while this many are still unsent; queues absorb the rest. */
-export const WRITE_BACKLOG_HIGH_WATER_BYTES = 256 * 1024;
 
 /** Events the edge may log; nothing here carries secrets. */
 export type DerpServerEvent =
@@ -80,6 +71,7 @@ export class DerpServer implements ConnOwner {
   readonly #conns = new Map<number, Client>();
   readonly #dirty = new Set<Client>();
   readonly #router: PacketRouter;
+  readonly #frames: ClientFrameHost;
   #nextId = 1;
   #nextDeadline: MonotonicMs | undefined;
   #shuttingDown = false;
@@ -95,6 +87,11 @@ export class DerpServer implements ConnOwner {
     this.#highWater = options.writeBacklogHighWaterBytes ?? WRITE_BACKLOG_HIGH_WATER_BYTES;
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
     this.#router = new PacketRouter(this.stats, this.#dirty, () => this.#clock.monotonicMs());
+    this.#frames = {
+      stats: this.stats, router: this.#router, dirty: this.#dirty, serverKeyHex: keyHex(this.publicKey),
+      close: (c, reason, detail) => this._close(c, reason, detail, true),
+      onEvent: (e) => this.#onEvent(e),
+    };
   }
 
   /** Replaces the admission check (e.g. after the allow-list file changed). */
@@ -250,9 +247,9 @@ export class DerpServer implements ConnOwner {
       if (!c.isOpen()) break;
       if (c.phase === Phase.Handshake) this.#handshake(c, f.type, f.payload);
       else if (c.phase === Phase.Verifying) {
-        if (!c.holdWhileVerifying(f.type, f.payload)) this.#protocolError(c, 'too many frames before ServerInfo');
+        if (!c.holdWhileVerifying(f.type, f.payload)) protocolError(this.#frames, c, 'too many frames before ServerInfo');
       }
-      else this.#handleFrame(c, f.type, f.payload);
+      else handleClientFrame(this.#frames, c, f.type, f.payload);
     }
     if (r.error && c.isOpen()) {
       this.stats.protocolErrors++;
@@ -362,7 +359,7 @@ export class DerpServer implements ConnOwner {
     c.framesWhileVerifying = [];
     for (const f of held) {
       if (!c.isOpen()) break;
-      this.#handleFrame(c, f.type, f.payload);
+      handleClientFrame(this.#frames, c, f.type, f.payload);
     }
     this.#flushDirty();
   }
@@ -386,79 +383,6 @@ export class DerpServer implements ConnOwner {
     this.#noteDeadline(c.nextKeepAlive);
     this.#router.register(c);
     this.#onEvent({ type: 'client-connected', id: c.id, key: clientKey, ...(c.accept.remote ? { remote: c.accept.remote } : {}), mesh: c.canMesh });
-  }
-
-  // ---- Steady-state frames (derp.md §3.2, §3.4, §3.5) ----
-
-  #handleFrame(c: Client, type: number, payload: Uint8Array): void {
-    switch (type) {
-      case FrameType.SendPacket: {
-        const p = decodeSendPacket(payload);
-        if (!p.ok) return this.#protocolError(c, p.message);
-        this.#router.registry.noteActivity(c.keyHex, c);
-        this.#router.sendPacket(c, p.dst, p.packet);
-        return;
-      }
-      case FrameType.ForwardPacket: {
-        if (!c.canMesh) return this.#permissionError(c, 'ForwardPacket');
-        const p = decodeForwardPacket(payload);
-        if (!p.ok) return this.#protocolError(c, p.message);
-        this.#router.forwardedIn(p.src, p.dst, p.packet);
-        return;
-      }
-      case FrameType.NotePreferred: {
-        const p = decodeNotePreferred(payload);
-        if (!p.ok) return this.#protocolError(c, p.message);
-        if (p.preferred !== c.preferred) {
-          if (p.preferred) this.stats.homeMovesIn++;
-          else this.stats.homeMovesOut++;
-          c.preferred = p.preferred;
-        }
-        return;
-      }
-      case FrameType.WatchConns: {
-        const p = decodeWatchConns(payload);
-        if (!p.ok) return this.#protocolError(c, p.message);
-        if (!c.canMesh) return this.#permissionError(c, 'WatchConns');
-        if (c.keyHex === keyHex(this.publicKey)) return; // a self-mesh is ignored
-        this.#router.watch(c);
-        return;
-      }
-      case FrameType.ClosePeer: {
-        const p = decodeClosePeer(payload);
-        if (!p.ok) return this.#protocolError(c, p.message);
-        if (!c.canMesh) return this.#permissionError(c, 'ClosePeer');
-        const set = this.#router.registry.get(keyHex(p.key));
-        this.#onEvent({ type: 'close-peer', id: c.id, target: p.key });
-        if (set) for (const t of [...set.conns]) this._close(t, 'closed-by-peer', undefined, true);
-        return;
-      }
-      case FrameType.Ping: {
-        const p = decodePing(payload);
-        if (!p.ok) return this.#protocolError(c, p.message);
-        this.stats.gotPing++;
-        // One pending Pong per client, as derper's size-1 channel: faster pings are ignored.
-        if (!c.pendingPong) {
-          c.pendingPong = p.data;
-          this.#dirty.add(c);
-        }
-        return;
-      }
-      case FrameType.Pong:
-        return; // answers to pings the server did not send; nothing to do
-      default:
-        // Unknown types, and known ones a client has no business sending, are skipped by length.
-        this.stats.unknownFrames++;
-    }
-  }
-
-  #protocolError(c: Client, detail: string): void {
-    this.stats.protocolErrors++;
-    this._close(c, 'protocol-error', detail, true);
-  }
-
-  #permissionError(c: Client, what: string): void {
-    this._close(c, 'insufficient-permissions', `${what} without the mesh key`, true);
   }
 
   // ---- Write batching and deadline bookkeeping ----

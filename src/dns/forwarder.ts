@@ -13,63 +13,25 @@
  * internal-only routes), else a stale answer (RFC 8767), else SERVFAIL — never silence.
  */
 import { AnswerCache, cacheKey, type CacheEntry } from './cache.js';
-import { DeadlineHeap } from './deadline-heap.js';
+import { DeadlineHeap } from '../runtime/deadline-heap.js';
 import {
   FLAG_CD, FLAG_QR, HEADER_BYTES, OPCODE_MASK, Rcode, RrType, cnameTargets, parseMessage, scanResponse,
-  type ParsedMessage, type ResponseScan,
+  type ParsedMessage,
 } from './message.js';
 import {
   EDE_NO_REACHABLE_AUTHORITY, buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, finishCopyForClient, finishForClient, udpLimitFor,
   type ClientView,
 } from './response.js';
-import { LOCAL_NXDOMAIN_GROUP, type Route } from './router.js';
+import { LOCAL_NXDOMAIN_GROUP } from './router.js';
 import { HealthTable } from './upstream-health.js';
 import type { UpstreamSpec } from './upstream-spec.js';
+import { QueryIdPool, answeredEvent, isTimerLive, type Attempt, type AnswerInfo, type Pending, type Timer } from './pending-query.js';
 import { specialUseAnswer, blockedAnswer, type PolicyDecision } from './local-answer.js';
 import type {
   ClientTransport, ForwarderAction, ForwarderOptions, ForwarderStats, ReplySource, UpstreamFailureReason, UpstreamGroup,
 } from './forwarder-types.js';
 
 export type * from './forwarder-types.js';
-
-interface Waiter<C> {
-  readonly client: C;
-  readonly view: ClientView;
-  readonly transport: ClientTransport;
-  readonly startedAtMs: number;
-}
-
-interface Attempt {
-  readonly token: number;
-  readonly upstream: UpstreamSpec;
-  readonly transport: 'udp' | 'tcp' | 'tls' | 'https';
-  readonly txid: number;
-  readonly sentAtMs: number;
-  readonly pending: Pending<unknown>;
-  live: boolean;
-  timedOut: boolean;
-}
-
-interface Pending<C> {
-  readonly key: string;
-  readonly msg: ParsedMessage;
-  readonly question: Uint8Array;
-  readonly route: Route;
-  group: UpstreamGroup;
-  usingFallback: boolean;
-  waiters: Waiter<C>[];
-  readonly attempts: Attempt[];
-  /** Upstreams in the order to try; `next` is the first not yet tried (the array may be shared). */
-  queue: readonly UpstreamSpec[];
-  next: number;
-  readonly deadlineMs: number;
-  staleDeadlineMs: number | undefined;
-  staleServed: boolean;
-  softFail: { bytes: Uint8Array; msg: ParsedMessage; scan: ResponseScan } | undefined;
-  done: boolean;
-}
-
-type Timer = { readonly kind: 'attempt'; readonly attempt: Attempt } | { readonly kind: 'query' | 'stale'; readonly pending: Pending<unknown> };
 
 export class Forwarder<C> {
   readonly cache: AnswerCache;
@@ -85,15 +47,14 @@ export class Forwarder<C> {
   readonly #pending = new Map<string, Pending<C>>();
   readonly #attempts = new Map<number, Attempt>();
   readonly #timers = new DeadlineHeap<Timer>();
-  /** Random bytes fetched from the Rng in blocks (one CSPRNG call per 256 IDs, not per query). */
-  readonly #idPool = new Uint8Array(512);
-  #idPos = 512;
+  readonly #ids: QueryIdPool;
   readonly #attemptTimeoutMs: number;
   readonly #queryTimeoutMs: number;
   #nextToken = 1;
 
   constructor(opts: ForwarderOptions) {
     this.#opts = opts;
+    this.#ids = new QueryIdPool(opts.rng);
     this.cache = opts.cache instanceof AnswerCache ? opts.cache : new AnswerCache(opts.cache ?? {});
     for (const g of opts.groups) this.#groups.set(g.name, g);
     this.#attemptTimeoutMs = opts.attemptTimeoutMs ?? 1_000;
@@ -188,7 +149,7 @@ export class Forwarder<C> {
     };
     this.#pending.set(key, pending);
     // Answered queries leave their timers behind (lazy deletion); keep them a bounded multiple.
-    if (this.#timers.size > 4 * (this.#pending.size + this.#attempts.size) + 4_096) this.#timers.compact((t, at) => Forwarder.#isLive(t, at));
+    if (this.#timers.size > 4 * (this.#pending.size + this.#attempts.size) + 4_096) this.#timers.compact((t, at) => isTimerLive(t, at));
     this.#timers.push(pending.deadlineMs, { kind: 'query', pending: pending as Pending<unknown> });
     if (hit?.type === 'stale') {
       pending.staleDeadlineMs = nowMs + (this.#opts.staleAnswerAfterMs ?? 1_800);
@@ -275,7 +236,7 @@ export class Forwarder<C> {
 
   /** The earliest time `poll` has work, or undefined. */
   nextDeadline(): number | undefined {
-    return this.#timers.peek((t, at) => Forwarder.#isLive(t, at));
+    return this.#timers.peek((t, at) => isTimerLive(t, at));
   }
 
   /** Runs timeouts due at `nowMs`. */
@@ -283,7 +244,7 @@ export class Forwarder<C> {
     const out: ForwarderAction<C>[] = [];
     for (let due = this.#timers.popDue(nowMs); due; due = this.#timers.popDue(nowMs)) {
       const t = due.item;
-      if (!Forwarder.#isLive(t, due.at)) continue;
+      if (!isTimerLive(t, due.at)) continue;
       if (t.kind === 'attempt') {
         const a = t.attempt;
         a.timedOut = true;
@@ -298,12 +259,6 @@ export class Forwarder<C> {
       }
     }
     return out;
-  }
-
-  static #isLive(t: Timer, at: number): boolean {
-    if (t.kind === 'attempt') return t.attempt.live && !t.attempt.timedOut && !t.attempt.pending.done;
-    if (t.kind === 'query') return !t.pending.done;
-    return !t.pending.done && !t.pending.staleServed && t.pending.staleDeadlineMs === at;
   }
 
   /** One response action for a query answered without waiting, reported to the observer. */
@@ -341,14 +296,7 @@ export class Forwarder<C> {
   }
 
   #send(pending: Pending<C>, up: UpstreamSpec, transport: Attempt['transport'], nowMs: number, out: ForwarderAction<C>[]): void {
-    if (this.#idPos >= this.#idPool.length) {
-      this.#opts.rng.fill(this.#idPool);
-      this.#idPos = 0;
-    }
-    const txid = (this.#idPool[this.#idPos]! << 8) | this.#idPool[this.#idPos + 1]!;
-    this.#idPool[this.#idPos] = 0;
-    this.#idPool[this.#idPos + 1] = 0; // used IDs are not kept in memory
-    this.#idPos += 2;
+    const txid = this.#ids.next();
     const token = this.#nextToken++;
     const attempt: Attempt = { token, upstream: up, transport, txid, sentAtMs: nowMs, pending: pending as Pending<unknown>, live: true, timedOut: false };
     pending.attempts.push(attempt);
@@ -421,17 +369,14 @@ export class Forwarder<C> {
     for (const w of pending.waiters) {
       const bytes = this.#fromCache(stale.entry, nowMs, true, w.view);
       out.push({ type: 'respond', client: w.client, bytes });
-      this.#opts.observer?.answered?.({
-        client: w.client, transport: w.transport, qname: pending.msg.qname, qtype: pending.msg.qtype, route: pending.group.name,
-        rcode: bytes[3]! & 0x0f, cacheHit: true, list: undefined, upstream: undefined, durationMs: nowMs - w.startedAtMs,
-      });
+      this.#opts.observer?.answered?.(answeredEvent(pending, w, bytes, nowMs, { cacheHit: true }));
     }
     pending.waiters = [];
   }
 
   #finish(
     pending: Pending<C>, out: ForwarderAction<C>[], nowMs: number, render: (view: ClientView) => Uint8Array,
-    info: { upstream?: UpstreamSpec; cacheHit?: boolean; list?: string | undefined } = {},
+    info: AnswerInfo = {},
   ): void {
     pending.done = true;
     this.#pending.delete(pending.key);
@@ -440,11 +385,7 @@ export class Forwarder<C> {
     for (const w of pending.waiters) {
       const bytes = render(w.view);
       out.push({ type: 'respond', client: w.client, bytes });
-      obs?.answered?.({
-        client: w.client, transport: w.transport, qname: pending.msg.qname, qtype: pending.msg.qtype,
-        route: info.list !== undefined ? 'blocked' : pending.group.name, rcode: bytes[3]! & 0x0f, cacheHit: info.cacheHit ?? false,
-        list: info.list, upstream: info.upstream, durationMs: nowMs - w.startedAtMs,
-      });
+      obs?.answered?.(answeredEvent(pending, w, bytes, nowMs, info));
     }
     this.stats.answered += BigInt(pending.waiters.length);
     pending.waiters = [];

@@ -47,7 +47,8 @@ export function encodeAaaa(address: string): Uint8Array | undefined {
 /**
  * A domain name in uncompressed wire form: each label as length octet + octets, then a zero
  * octet. `name` is dotted text without escapes, no trailing dot ("" is the root).
- * Layout: [len][label bytes]…[0x00], total ≤ 255 octets.
+ * Layout: [len][label bytes]…[0x00], total ≤ 255 octets. This is also the whole RDATA of CNAME
+ * (RFC 1035 §3.3.1) and PTR (§3.3.12).
  */
 export function encodeName(name: string): Uint8Array | undefined {
   if (name === '') return new Uint8Array([0]);
@@ -69,10 +70,6 @@ export function encodeName(name: string): Uint8Array | undefined {
   out[o] = 0;
   return out;
 }
-
-/** CNAME (RFC 1035 §3.3.1) and PTR (§3.3.12) RDATA: one domain name. */
-export const encodeCname = encodeName;
-export const encodePtr = encodeName;
 
 /**
  * TXT RDATA (RFC 1035 §3.3.14): one or more <character-string>s, each [len][≤255 octets].

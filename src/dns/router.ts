@@ -5,6 +5,7 @@
  * such names never fall back to another group (dns.md §2 item 19). Reverse zones for private
  * ranges come from CIDRs (RFC 1035 §3.5 in-addr.arpa, RFC 3596 §2.5 ip6.arpa). Pure.
  */
+import { formatIpAddress, parseIpv6 as parseIpv6Bytes } from '../runtime/ip-address.js';
 
 /** Group name of routes answered NXDOMAIN locally (dnsmasq `--bogus-priv` for private reverse zones). */
 export const LOCAL_NXDOMAIN_GROUP = '!nxdomain';
@@ -106,59 +107,27 @@ function expand(digits: number[], bits: number, width: number, root: string): st
   return zones;
 }
 
-/** Parses an IPv6 literal (with `::`, optional embedded IPv4) to 8 groups, or undefined. */
+/**
+ * Parses an IPv6 literal (with `::`, optional embedded IPv4; a `%zone` suffix is ignored) to 8
+ * groups, or undefined. The grammar is the shared one in src/runtime/ip-address.ts.
+ */
 export function parseIpv6(text: string): number[] | undefined {
-  let s = text.toLowerCase();
-  const pct = s.indexOf('%');
-  if (pct >= 0) s = s.slice(0, pct);
-  const tail: number[] = [];
-  const lastColon = s.lastIndexOf(':');
-  if (s.slice(lastColon + 1).includes('.')) {
-    const v4 = s.slice(lastColon + 1).split('.').map((p) => (/^[0-9]{1,3}$/.test(p) ? Number(p) : NaN));
-    if (v4.length !== 4 || v4.some((o) => !(o <= 255))) return undefined;
-    tail.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-    s = s.slice(0, lastColon + 1);
-    if (!s.endsWith('::')) s = s.slice(0, -1);
-  }
-  const halves = s.split('::');
-  if (halves.length > 2) return undefined;
-  const parse = (h: string): number[] | undefined => {
-    if (h === '') return [];
-    const out: number[] = [];
-    for (const g of h.split(':')) {
-      if (!/^[0-9a-f]{1,4}$/.test(g)) return undefined;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  const head = parse(halves[0]!);
-  const back = halves.length === 2 ? parse(halves[1]!) : [];
-  if (!head || !back) return undefined;
-  const total = head.length + back.length + tail.length;
-  if (halves.length === 2 ? total > 7 : total !== 8) return undefined;
-  return [...head, ...new Array<number>(8 - total).fill(0), ...back, ...tail];
+  const pct = text.indexOf('%');
+  const bytes = parseIpv6Bytes(pct >= 0 ? text.slice(0, pct) : text);
+  if (!bytes) return undefined;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
+  return groups;
 }
 
 /** RFC 5952 canonical text for 8 IPv6 groups (lower case, longest zero run ≥ 2 as `::`). */
 export function formatIpv6(groups: readonly number[]): string {
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+  const bytes = new Uint8Array(16);
+  groups.slice(0, 8).forEach((g, i) => {
+    bytes[2 * i] = g >> 8;
+    bytes[2 * i + 1] = g & 0xff;
+  });
+  return formatIpAddress({ family: 6, bytes });
 }
 
 /** RFC 1918 and RFC 6303 / RFC 4193 private ranges whose reverse zones never go to public upstreams. */

@@ -89,16 +89,27 @@ export function parseIpAddress(text: string): IpAddress | undefined {
  * guard: `10.1.0.0/8` is rejected rather than silently meaning `10.0.0.0/8`).
  */
 export function parseIpPrefix(text: string, opts: { strict?: boolean } = {}): IpPrefix | undefined {
-  const slash = text.indexOf('/');
-  if (slash < 0 || slash !== text.lastIndexOf('/')) return undefined;
-  const addr = parseIpAddress(text.slice(0, slash));
-  const lenText = text.slice(slash + 1);
-  if (!addr || !/^(0|[1-9][0-9]{0,2})$/.test(lenText)) return undefined;
-  const prefixLength = Number(lenText);
-  if (prefixLength > addr.bytes.length * 8) return undefined;
+  const unmasked = parseIpPrefixUnmasked(text);
+  if (!unmasked) return undefined;
+  const { address: addr, prefixLength } = unmasked;
   const masked = maskBytes(addr.bytes, prefixLength);
   if (opts.strict && !masked.every((b, i) => b === addr.bytes[i])) return undefined;
   return { family: addr.family, bytes: masked, prefixLength };
+}
+
+/**
+ * Parses `address/length` exactly as written: host bits are kept (WireGuard's UAPI echoes an
+ * allowed IP back as the peer configured it). Length is decimal without leading zeros.
+ */
+export function parseIpPrefixUnmasked(text: string): { address: IpAddress; prefixLength: number } | undefined {
+  const slash = text.indexOf('/');
+  if (slash < 0 || slash !== text.lastIndexOf('/')) return undefined;
+  const address = parseIpAddress(text.slice(0, slash));
+  const lenText = text.slice(slash + 1);
+  if (!address || !/^(0|[1-9][0-9]{0,2})$/.test(lenText)) return undefined;
+  const prefixLength = Number(lenText);
+  if (prefixLength > address.bytes.length * 8) return undefined;
+  return { address, prefixLength };
 }
 
 /** A copy of `bytes` with every bit past `prefixLength` cleared. */

@@ -5,7 +5,8 @@ import { SeededRng } from '../../src/runtime/rng.js';
 import { Forwarder, type ForwarderAction, type ForwarderOptions, type UpstreamGroup } from '../../src/dns/forwarder.js';
 import { parseMessage, scanResponse } from '../../src/dns/message.js';
 import { RouteTable } from '../../src/dns/router.js';
-import { parseUpstream, type UpstreamSpec } from '../../src/dns/upstream-spec.js';
+import type { UpstreamSpec } from '../../src/dns/upstream-spec.js';
+import { parseUpstream } from '../support/upstream-text.js';
 import type { QueryPolicy } from '../../src/dns/local-answer.js';
 import { A, CNAME, rd16, rd32, reply, query } from './wire.js';
 

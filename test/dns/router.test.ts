@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RouteTable, formatIpv6, normalizeSuffix, parseIpv6, reverseZonesForCidr } from '../../src/dns/router.js';
-import { parseUpstream } from '../../src/dns/upstream-spec.js';
+import { parseUpstream } from '../support/upstream-text.js';
 
 describe('RouteTable', () => {
   const table = new RouteTable(

@@ -10,14 +10,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createConnection } from 'node:net';
-import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { missing } from '../support/prereq.js';
+import { spawnWireguardGoInNetns, stopChild, waitForUapiSocket } from '../support/wireguard-go.js';
+import { spawnNetnsUdpRelay } from '../support/netns-udp-relay.js';
+import { uapiRequest } from '../support/uapi-client.js';
+import { identity } from '../support/wg-keys.js';
 import { fromHex, toHex } from '../../src/runtime/bytes.js';
 import { SystemClock } from '../../src/runtime/clock.js';
 import { SystemRng } from '../../src/runtime/rng.js';
-import { generatePrivateKey, publicKeyOf } from '../../src/wireguard/crypto.js';
 import { Device } from '../../src/wireguard/device.js';
 import type { DeviceOutput, Endpoint } from '../../src/wireguard/device-api.js';
 import { parseIpAddress } from '../../src/wireguard/ip-packet.js';
@@ -26,17 +27,6 @@ const NS = `tsp-dev-${process.pid}`;
 const IFNAME = `tspdev${process.pid}`.slice(0, 15);
 const SOCK = `/var/run/wireguard/${IFNAME}.sock`;
 const WAIT_MS = 15_000;
-
-const RELAY_JS = `
-const dgram = require('node:dgram');
-const rl = require('node:readline').createInterface({ input: process.stdin });
-const s = dgram.createSocket('udp4');
-s.on('message', (m, r) => process.stdout.write(JSON.stringify({ hex: m.toString('hex'), port: r.port }) + '\\n'));
-s.bind(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ bound: s.address().port }) + '\\n'));
-rl.on('line', (l) => { const j = JSON.parse(l); s.send(Buffer.from(j.hex, 'hex'), j.port, '127.0.0.1'); });
-rl.on('close', () => process.exit(0));
-setTimeout(() => process.exit(0), 120000).unref();
-`;
 
 /** A Device wired to one relay: datagrams out through the relay, datagrams in from it. */
 class Wired {
@@ -122,33 +112,7 @@ function icmpEcho(type: 0 | 8, src: string, dst: string, id: number, seq: number
 }
 
 function uapi(request: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = createConnection(SOCK);
-    let text = '';
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error('uapi timeout'));
-    }, WAIT_MS);
-    sock.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    sock.on('data', (d) => {
-      text += d.toString('utf8');
-      if (/errno=-?\d+\n\n$/.test(text)) {
-        clearTimeout(timer);
-        sock.end();
-        if (!text.includes('errno=0\n')) reject(new Error(`uapi: ${text}`));
-        else resolve(text);
-      }
-    });
-    sock.write(request);
-  });
-}
-
-function identity(rng: SystemRng): { privateKey: Uint8Array; publicKey: Uint8Array } {
-  const privateKey = generatePrivateKey(rng.fill(new Uint8Array(32)));
-  return { privateKey, publicKey: publicKeyOf(privateKey) };
+  return uapiRequest(SOCK, request, WAIT_MS);
 }
 
 const absent = missing('netns', 'tun', { command: 'wireguard-go' }, { command: 'ping' });
@@ -164,20 +128,11 @@ describe.skipIf(absent.length > 0)('Device data plane interop with wireguard-go'
   let wgEndpoint: Endpoint;
 
   beforeAll(async () => {
-    execFileSync('ip', ['netns', 'add', NS]);
-    execFileSync('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
-    wgProc = spawn('ip', ['netns', 'exec', NS, 'wireguard-go', '-f', IFNAME], {
-      stdio: ['ignore', 'ignore', 'ignore'],
-      env: { ...process.env, LOG_LEVEL: 'error', WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' },
-    });
-    const deadline = Date.now() + WAIT_MS;
-    while (!existsSync(SOCK)) {
-      if (Date.now() > deadline || wgProc.exitCode !== null) throw new Error('wireguard-go did not create its UAPI socket');
-      await sleep(50);
-    }
+    wgProc = spawnWireguardGoInNetns(NS, IFNAME);
+    await waitForUapiSocket(wgProc, SOCK, WAIT_MS);
     execFileSync('ip', ['-n', NS, 'addr', 'add', '10.78.0.1/24', 'dev', IFNAME]);
     execFileSync('ip', ['-n', NS, 'link', 'set', IFNAME, 'up']);
-    const relay = () => spawn('ip', ['netns', 'exec', NS, process.execPath, '-e', RELAY_JS], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const relay = () => spawnNetnsUdpRelay(NS);
     a = new Wired(relay(), usA.privateKey);
     b = new Wired(relay(), usB.privateKey);
     await a.waitBound();
@@ -197,18 +152,11 @@ describe.skipIf(absent.length > 0)('Device data plane interop with wireguard-go'
   }, 60_000);
 
   afterAll(async () => {
-    const stop = async (p: ChildProcess | undefined) => {
-      if (p?.pid === undefined || p.exitCode !== null) return;
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGTERM');
-      await Promise.race([exited, sleep(3000)]);
-      if (p.exitCode === null) p.kill('SIGKILL');
-    };
     for (const w of [a, b]) {
       w?.child.stdin?.end();
-      await stop(w?.child);
+      await stopChild(w?.child);
     }
-    await stop(wgProc);
+    await stopChild(wgProc);
     try {
       execFileSync('ip', ['netns', 'del', NS], { stdio: 'ignore' });
     } catch {

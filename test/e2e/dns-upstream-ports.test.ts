@@ -6,7 +6,8 @@
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamTransports } from '../../src/dns/io/upstream.js';
-import { parseUpstream, type UpstreamSpec } from '../../src/dns/upstream-spec.js';
+import type { UpstreamSpec } from '../../src/dns/upstream-spec.js';
+import { parseUpstream } from '../support/upstream-text.js';
 import { freePort, sleep } from './dns-support.js';
 
 describe('UDP upstream source ports', () => {

@@ -7,11 +7,13 @@
  * (wireguard.md §2.2) and exchanges datagrams through the relay's stdin/stdout as hex lines.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createConnection } from 'node:net';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, unlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { missing } from '../support/prereq.js';
+import { spawnWireguardGoInNetns, stopChild, waitForUapiSocket } from '../support/wireguard-go.js';
+import { spawnNetnsUdpRelay } from '../support/netns-udp-relay.js';
+import { uapiPeers, uapiRequest, uapiValues } from '../support/uapi-client.js';
 import { fromHex, toHex } from '../../src/runtime/bytes.js';
 import { SystemRng } from '../../src/runtime/rng.js';
 import { nodeAead } from '../../src/wireguard/crypto.js';
@@ -31,21 +33,6 @@ const NS = `tsp-hs-${process.pid}`;
 const IFNAME = `tsphs${process.pid}`.slice(0, 15);
 const SOCK = `/var/run/wireguard/${IFNAME}.sock`;
 const WAIT_MS = 10_000;
-
-const RELAY_JS = `
-const dgram = require('node:dgram');
-const rl = require('node:readline').createInterface({ input: process.stdin });
-const s = dgram.createSocket('udp4');
-s.on('message', (m, r) => process.stdout.write(JSON.stringify({ hex: m.toString('hex'), port: r.port }) + '\\n'));
-s.bind(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ bound: s.address().port }) + '\\n'));
-rl.on('line', (l) => {
-  const j = JSON.parse(l);
-  const b = Buffer.from(j.hex, 'hex');
-  for (let i = 0; i < Math.min(j.count ?? 1, 2000); i++) s.send(b, j.port, '127.0.0.1');
-});
-rl.on('close', () => process.exit(0));
-setTimeout(() => process.exit(0), 120000).unref();
-`;
 
 interface Datagram {
   bytes: Uint8Array;
@@ -102,60 +89,13 @@ class Relay {
 }
 
 /** One UAPI request (wireguard.md §2.2); resolves with the response lines, rejects unless errno=0. */
-function uapi(request: string): Promise<Map<string, string[]>> {
-  return new Promise((resolve, reject) => {
-    const sock = createConnection(SOCK);
-    let text = '';
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error('uapi timeout'));
-    }, WAIT_MS);
-    sock.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    sock.on('data', (d) => {
-      text += d.toString('utf8');
-      if (/errno=-?\d+\n\n$/.test(text)) {
-        clearTimeout(timer);
-        sock.end();
-        const out = new Map<string, string[]>();
-        for (const line of text.split('\n').filter(Boolean)) {
-          const eq = line.indexOf('=');
-          const k = line.slice(0, eq);
-          out.set(k, [...(out.get(k) ?? []), line.slice(eq + 1)]);
-        }
-        if (out.get('errno')?.[0] !== '0') reject(new Error(`uapi: ${text}`));
-        else resolve(out);
-      }
-    });
-    sock.write(request);
-  });
+async function uapi(request: string): Promise<Map<string, string[]>> {
+  return uapiValues(await uapiRequest(SOCK, request, WAIT_MS));
 }
 
 /** Per-peer values of a `get=1` response, keyed by public key hex. */
 async function peerStatus(): Promise<Map<string, Map<string, string>>> {
-  const text = await new Promise<string>((resolve, reject) => {
-    const s = createConnection(SOCK);
-    let text = '';
-    s.on('error', reject);
-    s.on('data', (d) => {
-      text += d.toString('utf8');
-      if (/errno=-?\d+\n\n$/.test(text)) {
-        s.end();
-        resolve(text);
-      }
-    });
-    s.write('get=1\n\n');
-  });
-  const peers = new Map<string, Map<string, string>>();
-  let current: Map<string, string> | undefined;
-  for (const line of text.split('\n').filter(Boolean)) {
-    const [k, v] = [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)];
-    if (k === 'public_key') peers.set(v, (current = new Map()));
-    else current?.set(k, v);
-  }
-  return peers;
+  return uapiPeers(await uapiRequest(SOCK, 'get=1\n\n', WAIT_MS));
 }
 
 const absent = missing('netns', 'tun', { command: 'wireguard-go' });
@@ -172,19 +112,10 @@ describe.skipIf(absent.length > 0)('handshake interop with wireguard-go', () => 
   let wgPort = 0;
 
   beforeAll(async () => {
-    execFileSync('ip', ['netns', 'add', NS]);
-    execFileSync('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
-    wgProc = spawn('ip', ['netns', 'exec', NS, 'wireguard-go', '-f', IFNAME], {
-      stdio: ['ignore', 'ignore', 'ignore'],
-      env: { ...process.env, LOG_LEVEL: 'error', WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' },
-    });
-    const deadline = Date.now() + WAIT_MS;
-    while (!existsSync(SOCK)) {
-      if (Date.now() > deadline || wgProc.exitCode !== null) throw new Error('wireguard-go did not create its UAPI socket');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    wgProc = spawnWireguardGoInNetns(NS, IFNAME);
+    await waitForUapiSocket(wgProc, SOCK, WAIT_MS);
     execFileSync('ip', ['-n', NS, 'link', 'set', IFNAME, 'up']);
-    relay = new Relay(spawn('ip', ['netns', 'exec', NS, process.execPath, '-e', RELAY_JS], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    relay = new Relay(spawnNetnsUdpRelay(NS));
     await relay.waitBound();
     await uapi(
       `set=1\nprivate_key=${toHex(wg.privateKey)}\nlisten_port=0\n` +
@@ -198,16 +129,9 @@ describe.skipIf(absent.length > 0)('handshake interop with wireguard-go', () => 
   });
 
   afterAll(async () => {
-    const stop = async (p: ChildProcess | undefined) => {
-      if (p?.pid === undefined || p.exitCode !== null) return;
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-      if (p.exitCode === null) p.kill('SIGKILL');
-    };
     relay?.child.stdin?.end();
-    await stop(relay?.child);
-    await stop(wgProc);
+    await stopChild(relay?.child);
+    await stopChild(wgProc);
     try {
       execFileSync('ip', ['netns', 'del', NS], { stdio: 'ignore' });
     } catch {

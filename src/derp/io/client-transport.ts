@@ -104,37 +104,69 @@ function plainView(b: Buffer): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
-// ---------------------------------------------------------------------------------------------
-// HTTP Upgrade: DERP
-
-class SocketStream implements DerpStream {
-  readonly kind = 'upgrade' as const;
-  readonly #socket: Socket;
-  #corked = false;
+/**
+ * The receiving half both transports share: chunks that arrive before a reader attaches wait in
+ * order (copied, since the socket may reuse its buffers), and the end is reported once, with
+ * the first error seen.
+ */
+abstract class InboundBytes {
   #onData: ((b: Uint8Array) => void) | undefined;
   #onClose: ((e?: Error) => void) | undefined;
   #pending: Uint8Array[] = [];
   #closed = false;
   #error: Error | undefined;
 
+  constructor(leftover?: Uint8Array) {
+    if (leftover !== undefined && leftover.length > 0) this.#pending.push(leftover);
+  }
+  protected get closed(): boolean {
+    return this.#closed;
+  }
+  protected deliver(b: Buffer): void {
+    if (this.#onData) this.#onData(plainView(b));
+    else this.#pending.push(new Uint8Array(b));
+  }
+  protected noteError(e: Error): void {
+    this.#error ??= e;
+  }
+  protected finish(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onClose?.(this.#error);
+  }
+  onData(cb: (b: Uint8Array) => void): void {
+    this.#onData = cb;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const b of pending) cb(b);
+  }
+  onClose(cb: (e?: Error) => void): void {
+    this.#onClose = cb;
+    if (this.#closed) cb(this.#error);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP Upgrade: DERP
+
+class SocketStream extends InboundBytes implements DerpStream {
+  readonly kind = 'upgrade' as const;
+  readonly #socket: Socket;
+  #corked = false;
+
   constructor(socket: Socket, leftover: Uint8Array) {
+    super(leftover);
     this.#socket = socket;
-    if (leftover.length > 0) this.#pending.push(leftover);
-    socket.on('data', (b: Buffer) => {
-      if (this.#onData) this.#onData(plainView(b));
-      else this.#pending.push(new Uint8Array(b));
-    });
-    socket.on('error', (e) => {
-      this.#error ??= e;
-    });
-    socket.on('close', () => this.#finish());
+    socket.on('data', (b: Buffer) => this.deliver(b));
+    socket.on('error', (e) => this.noteError(e));
+    socket.on('close', () => this.finish());
     socket.setNoDelay(true);
   }
   get bufferedBytes(): number {
     return this.#socket.writableLength;
   }
   write(bytes: Uint8Array): boolean {
-    if (this.#closed || this.#socket.destroyed) return false;
+    if (this.closed || this.#socket.destroyed) return false;
     // Frames written in one tick leave in one writev (cork until the next tick), as Go's
     // client flushes its bufio writer once per burst.
     if (!this.#corked) {
@@ -148,23 +180,8 @@ class SocketStream implements DerpStream {
     this.#socket.write(bytes);
     return true;
   }
-  onData(cb: (b: Uint8Array) => void): void {
-    this.#onData = cb;
-    const pending = this.#pending;
-    this.#pending = [];
-    for (const b of pending) cb(b);
-  }
-  onClose(cb: (e?: Error) => void): void {
-    this.#onClose = cb;
-    if (this.#closed) cb(this.#error);
-  }
   close(): void {
     this.#socket.destroy();
-  }
-  #finish(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#onClose?.(this.#error);
   }
 }
 
@@ -222,47 +239,38 @@ function dialUpgrade(url: URL, tls: DerpTlsOptions | undefined, timeoutMs: numbe
 // ---------------------------------------------------------------------------------------------
 // WebSocket, subprotocol "derp"
 
-class WebSocketStream implements DerpStream {
+class WebSocketStream extends InboundBytes implements DerpStream {
   readonly kind = 'websocket' as const;
   readonly #ws: WebSocket;
   #out: Uint8Array[] = [];
   #outBytes = 0;
   #flushQueued = false;
-  #onData: ((b: Uint8Array) => void) | undefined;
-  #onClose: ((e?: Error) => void) | undefined;
-  #pending: Uint8Array[] = [];
-  #closed = false;
-  #error: Error | undefined;
 
   constructor(ws: WebSocket) {
+    super();
     this.#ws = ws;
     ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
       if (!isBinary) {
         // derp.md §2.2: a text message is a protocol violation (1003 unsupported data).
-        this.#error ??= new TsplaneError('DERP_ERR_WS', 'DERP over WebSocket: text message received');
+        this.noteError(new TsplaneError('DERP_ERR_WS', 'DERP over WebSocket: text message received'));
         ws.close(1003);
         return;
       }
       const chunks = Array.isArray(data) ? data : [data instanceof ArrayBuffer ? Buffer.from(data) : data];
-      for (const c of chunks) {
-        if (this.#onData) this.#onData(plainView(c));
-        else this.#pending.push(new Uint8Array(c));
-      }
+      for (const c of chunks) this.deliver(c);
     });
-    ws.on('error', (e) => {
-      this.#error ??= e;
-    });
+    ws.on('error', (e) => this.noteError(e));
     ws.on('close', (code: number) => {
       // 1000 and 1001 read as EOF; any other code is an error.
-      if (code !== 1000 && code !== 1001 && code !== 1005) this.#error ??= new TsplaneError('DERP_ERR_WS', `DERP over WebSocket closed with ${code}`);
-      this.#finish();
+      if (code !== 1000 && code !== 1001 && code !== 1005) this.noteError(new TsplaneError('DERP_ERR_WS', `DERP over WebSocket closed with ${code}`));
+      this.finish();
     });
   }
   get bufferedBytes(): number {
     return this.#ws.bufferedAmount + this.#outBytes;
   }
   write(bytes: Uint8Array): boolean {
-    if (this.#closed || this.#ws.readyState !== WebSocket.OPEN) return false;
+    if (this.closed || this.#ws.readyState !== WebSocket.OPEN) return false;
     // Frames written in one tick are coalesced into as few messages as the 32 KiB cap allows
     // (message boundaries mean nothing in DERP over WebSocket).
     this.#out.push(bytes);
@@ -279,7 +287,7 @@ class WebSocketStream implements DerpStream {
     const total = this.#outBytes;
     this.#out = [];
     this.#outBytes = 0;
-    if (this.#closed || this.#ws.readyState !== WebSocket.OPEN || total === 0) return;
+    if (this.closed || this.#ws.readyState !== WebSocket.OPEN || total === 0) return;
     let all: Uint8Array;
     if (parts.length === 1) all = parts[0]!;
     else {
@@ -294,27 +302,12 @@ class WebSocketStream implements DerpStream {
       this.#ws.send(all.subarray(off, Math.min(all.length, off + WS_MAX_MESSAGE_BYTES)), { binary: true });
     }
   }
-  onData(cb: (b: Uint8Array) => void): void {
-    this.#onData = cb;
-    const pending = this.#pending;
-    this.#pending = [];
-    for (const b of pending) cb(b);
-  }
-  onClose(cb: (e?: Error) => void): void {
-    this.#onClose = cb;
-    if (this.#closed) cb(this.#error);
-  }
   close(): void {
     if (this.#ws.readyState === WebSocket.OPEN) this.#ws.close(1000);
     else this.#ws.terminate();
     // Do not wait for the closing handshake to report the end.
-    this.#finish();
+    this.finish();
     this.#ws.terminate();
-  }
-  #finish(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#onClose?.(this.#error);
   }
 }
 

@@ -1,18 +1,24 @@
 /**
  * A binary min-heap of deadlines with lazy deletion: cores push (time, item) and, when polling,
  * skip items that are no longer live. Keeps `nextDeadline()` O(1) and `poll` O(k log n) with
- * thousands of queries in flight, instead of a scan of every pending query per event-loop tick.
+ * thousands of DNS queries or WireGuard peers waiting, instead of a scan of all of them per
+ * event-loop tick. Entries are never updated in place: an owner whose deadline moves pushes a
+ * new entry and reports the old one dead through `isLive`. Shared by src/dns/forwarder.ts and
+ * src/wireguard/deadline-heap.ts.
  */
+import type { MonotonicMs } from './clock.js';
 
 export class DeadlineHeap<T> {
-  readonly #at: number[] = [];
+  readonly #at: MonotonicMs[] = [];
   readonly #items: T[] = [];
 
+  /** Entries held, dead ones included until they reach the top or `compact` runs. */
   get size(): number {
     return this.#at.length;
   }
 
-  push(at: number, item: T): void {
+  /** Adds `item` due at `at`. */
+  push(at: MonotonicMs, item: T): void {
     const at_ = this.#at;
     const items = this.#items;
     let i = at_.length;
@@ -30,7 +36,7 @@ export class DeadlineHeap<T> {
   }
 
   /** Earliest time, after discarding items for which `isLive` is false. */
-  peek(isLive: (item: T, at: number) => boolean): number | undefined {
+  peek(isLive: (item: T, at: MonotonicMs) => boolean): MonotonicMs | undefined {
     while (this.#at.length > 0) {
       if (isLive(this.#items[0]!, this.#at[0]!)) return this.#at[0];
       this.#pop();
@@ -42,8 +48,8 @@ export class DeadlineHeap<T> {
    * Drops every item for which `isLive` is false and rebuilds the heap: O(n). Call when dead
    * items (answered queries whose timers never fired) far outnumber live ones.
    */
-  compact(isLive: (item: T, at: number) => boolean): void {
-    const at: number[] = [];
+  compact(isLive: (item: T, at: MonotonicMs) => boolean): void {
+    const at: MonotonicMs[] = [];
     const items: T[] = [];
     for (let i = 0; i < this.#at.length; i++) {
       if (isLive(this.#items[i]!, this.#at[i]!)) {
@@ -57,7 +63,7 @@ export class DeadlineHeap<T> {
   }
 
   /** Removes and returns the earliest item if its time is ≤ `now`. */
-  popDue(now: number): { at: number; item: T } | undefined {
+  popDue(now: MonotonicMs): { at: MonotonicMs; item: T } | undefined {
     if (this.#at.length === 0 || this.#at[0]! > now) return undefined;
     const at = this.#at[0]!;
     const item = this.#items[0]!;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { DeadlineHeap } from '../../src/dns/deadline-heap.js';
+import { DeadlineHeap } from '../../src/runtime/deadline-heap.js';
 
 describe('DeadlineHeap', () => {
   it('pops items in deadline order, only when due', () => {
