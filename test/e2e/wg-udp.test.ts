@@ -82,6 +82,24 @@ describe('UDP bind (udp.ts) on loopback', () => {
     ]);
   });
 
+  it('delivers a queued IPv4 burst whole, in order, each datagram with its own sender', async () => {
+    const a = await open();
+    const c = await open();
+    const b = await open();
+    const to: Endpoint = { family: 4, address: '127.0.0.1', port: b.bind.port };
+    // Queued before anything is read, so most of it is taken by the recvfrom drain.
+    const items = Array.from({ length: 300 }, (_, i) => ({ i, via: i % 7 === 3 ? c : a }));
+    for (const { i, via } of items) via.bind.send(Uint8Array.of(i >> 8, i & 0xff, ...new Array<number>(i % 50).fill(i & 0xff)), to, false);
+    expect(await waitFor(() => b.got.length === items.length, 2000)).toBe(true);
+    for (const [i, via] of [a, c].entries()) {
+      const mine = b.got.filter((g) => g.from.port === via.bind.port);
+      const want = items.filter((it) => it.via === via).map((it) => it.i);
+      expect(mine.map((g) => (g.data[0]! << 8) | g.data[1]!), `sender ${i}`).toEqual(want);
+      expect(mine.every((g) => g.data.length === 2 + (((g.data[0]! << 8) | g.data[1]!) % 50))).toBe(true);
+      expect(mine.every((g) => g.from.family === 4 && g.from.address === '127.0.0.1')).toBe(true);
+    }
+  });
+
   it('fails with EADDRINUSE on a port another bind holds', async () => {
     const a = await open();
     await expect(openUdpBind(a.bind.port, 0, { onDatagram: () => undefined })).rejects.toMatchObject({ code: 'WG_ERR_UDP_BIND', errno: -98 });
