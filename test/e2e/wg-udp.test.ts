@@ -58,6 +58,48 @@ describe('UDP bind (udp.ts) on loopback', () => {
     expect(await waitFor(() => b.got.length === 3, 2000)).toBe(true);
   });
 
+  it.each([4, 6] as const)('keeps every datagram of a segmented (GSO) batch whole and in order (IPv%i)', async (family) => {
+    const a = await open();
+    const b = await open();
+    const c = await open();
+    const host = family === 4 ? '127.0.0.1' : '::1';
+    const toB: Endpoint = { family, address: host, port: b.bind.port };
+    const toC: Endpoint = { family, address: host, port: c.bind.port };
+    // 70 × 1200 B (more than one segmented send), a shorter one that ends a run, a run to another
+    // endpoint, then sizes that must not be cut at the previous segment size.
+    const sizes = [...Array<number>(70).fill(1200), 300, 1200, 1200, 1400, 1400, 90];
+    const items = sizes.map((n, i) => ({ datagram: new Uint8Array(n).fill(i & 0xff), endpoint: i >= 71 && i < 73 ? toC : toB }));
+    expect(a.bind.sendBatch(items, false)).toBe(items.length);
+    expect(a.bind.send(new Uint8Array(1450).fill(0xee), toB, false)).toBe(true);
+    const wantB = items.filter((it) => it.endpoint === toB).map((it) => it.datagram);
+    wantB.push(new Uint8Array(1450).fill(0xee));
+    expect(await waitFor(() => b.got.length === wantB.length && c.got.length === 2, 2000)).toBe(true);
+    expect(b.got.map((g) => g.data.length)).toEqual(wantB.map((d) => d.length));
+    expect(b.got.every((g, i) => Buffer.compare(g.data, wantB[i]!) === 0)).toBe(true);
+    expect(c.got.map((g) => [g.data.length, g.data[0]])).toEqual([
+      [1200, 71],
+      [1200, 72],
+    ]);
+  });
+
+  it('delivers a queued IPv4 burst whole, in order, each datagram with its own sender', async () => {
+    const a = await open();
+    const c = await open();
+    const b = await open();
+    const to: Endpoint = { family: 4, address: '127.0.0.1', port: b.bind.port };
+    // Queued before anything is read, so most of it is taken by the recvfrom drain.
+    const items = Array.from({ length: 300 }, (_, i) => ({ i, via: i % 7 === 3 ? c : a }));
+    for (const { i, via } of items) via.bind.send(Uint8Array.of(i >> 8, i & 0xff, ...new Array<number>(i % 50).fill(i & 0xff)), to, false);
+    expect(await waitFor(() => b.got.length === items.length, 2000)).toBe(true);
+    for (const [i, via] of [a, c].entries()) {
+      const mine = b.got.filter((g) => g.from.port === via.bind.port);
+      const want = items.filter((it) => it.via === via).map((it) => it.i);
+      expect(mine.map((g) => (g.data[0]! << 8) | g.data[1]!), `sender ${i}`).toEqual(want);
+      expect(mine.every((g) => g.data.length === 2 + (((g.data[0]! << 8) | g.data[1]!) % 50))).toBe(true);
+      expect(mine.every((g) => g.from.family === 4 && g.from.address === '127.0.0.1')).toBe(true);
+    }
+  });
+
   it('fails with EADDRINUSE on a port another bind holds', async () => {
     const a = await open();
     await expect(openUdpBind(a.bind.port, 0, { onDatagram: () => undefined })).rejects.toMatchObject({ code: 'WG_ERR_UDP_BIND', errno: -98 });

@@ -21,6 +21,8 @@ export const ERRNO = {
   EPERM: 1,
   ENOENT: 2,
   EBADFD: 77,
+  EMSGSIZE: 90,
+  ENOPROTOOPT: 92,
   EAFNOSUPPORT: 97,
   EADDRINUSE: 98,
 } as const;
@@ -31,7 +33,15 @@ export const SOCK_DGRAM = 2;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
+/** sendto flag: never block, even if the fd were blocking. */
+export const MSG_DONTWAIT = 0x40;
 export const IPPROTO_IPV6 = 41;
+export const SOL_UDP = 17;
+/**
+ * int (Linux ≥ 4.18): UDP GSO segment size. A send of more than this many bytes leaves as
+ * consecutive datagrams of this size (the last may be shorter); 0 turns it off.
+ */
+export const UDP_SEGMENT = 103;
 /** int: 1 = the AF_INET6 socket carries IPv6 only (no v4-mapped traffic). */
 export const IPV6_V6ONLY = 26;
 /** u32: the packet mark routing rules match on (needs CAP_NET_ADMIN to set non-zero). */
@@ -64,6 +74,9 @@ const cSetsockopt = lib.func('int setsockopt(int fd, int level, int name, void *
 >;
 const cGetsockopt = lib.func('int getsockopt(int fd, int level, int name, void *val, _Inout_ uint32_t *len)') as KoffiFunc<
   (fd: number, level: number, name: number, val: Buf, len: number[]) => number
+>;
+const cSendto = lib.func('long sendto(int fd, void *buf, unsigned long len, int flags, void *addr, uint32_t addrlen)') as KoffiFunc<
+  (fd: number, buf: Buf, len: number, flags: number, addr: Buf, addrlen: number) => number
 >;
 const cIfNameToIndex = lib.func('unsigned int if_nametoindex(const char *name)') as KoffiFunc<(name: string) => number>;
 
@@ -116,6 +129,13 @@ export function sysGetsockoptInt(fd: number, level: number, name: number): SysRe
   const v = new Uint8Array(4);
   const r = sys(cGetsockopt(fd, level, name, v, [4]));
   return r < 0 ? r : new DataView(v.buffer).getUint32(0, true);
+}
+/**
+ * sendto(2) of one datagram on a non-blocking socket: bytes sent, or -errno (EAGAIN when the
+ * send queue is full). The kernel copies the bytes before returning, so `buf` may be reused at once.
+ */
+export function sysSendto(fd: number, buf: Uint8Array, addr: Uint8Array): SysResult {
+  return sys(cSendto(fd, buf, buf.length, MSG_DONTWAIT, addr, addr.length));
 }
 /** 0 when no interface has this name in the caller's network namespace. */
 export function ifNameToIndex(name: string): number {

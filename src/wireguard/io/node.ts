@@ -22,6 +22,12 @@ import { openUdpBind, type UdpBind } from './udp.js';
 import { UapiServer } from './uapi-server.js';
 import { WgDerpRelay } from './derp-relay.js';
 
+/**
+ * Held-back sends that force a flush mid-drain. One sendFromTun can emit up to 128 staged
+ * packets on top of these, and 64 + 129 stays below the core's 256-entry output ring.
+ */
+const SEND_BATCH_FLUSH = 64;
+
 export interface WgNodeOptions {
   readonly ifname: string;
   readonly device: DeviceCore;
@@ -66,6 +72,13 @@ export class WgNode {
   readonly #ownScheduler: boolean;
   #source: DeadlineSource | undefined;
   readonly #out: DeviceOutput[] = [];
+  /**
+   * `toNetwork` outputs held back during a TUN drain and sent as one batch (UDP GSO). Their
+   * datagrams may be views of the core's output ring (256 entries), so the batch is flushed
+   * well before the ring could wrap: at SEND_BATCH_FLUSH, and at the end of every drain.
+   */
+  readonly #sendBatch: { readonly datagram: Uint8Array; readonly endpoint: Endpoint }[] = [];
+  #batching = false;
   readonly #onStopped: ((reason: string) => void) | undefined;
   #tun!: TunDevice;
   #udp: UdpBind | undefined;
@@ -184,10 +197,18 @@ export class WgNode {
 
   #readTun(): void {
     const now = this.#clock.monotonicMs();
-    const n = this.#tun.readBatch(TUN_READ_BATCH, (packet) => {
-      this.#device.sendFromTun(packet, now, this.#out);
-      this.#dispatch();
-    });
+    this.#batching = true;
+    let n: number;
+    try {
+      n = this.#tun.readBatch(TUN_READ_BATCH, (packet) => {
+        this.#device.sendFromTun(packet, now, this.#out);
+        this.#dispatch();
+        if (this.#sendBatch.length >= SEND_BATCH_FLUSH) this.#flushSends();
+      });
+    } finally {
+      this.#batching = false;
+      this.#flushSends();
+    }
     if (n > 0) {
       this.#stats.tunPacketsRead += BigInt(n);
       this.#scheduler.kick();
@@ -200,7 +221,8 @@ export class WgNode {
       const o = out[i]!;
       switch (o.type) {
         case 'toNetwork':
-          if (this.#udp?.send(o.datagram, o.endpoint, false)) this.#stats.udpDatagramsSent++;
+          if (this.#batching) this.#sendBatch.push(o);
+          else if (this.#udp?.send(o.datagram, o.endpoint, false)) this.#stats.udpDatagramsSent++;
           else this.#count('udp-no-socket');
           break;
         case 'toRelay':
@@ -218,6 +240,15 @@ export class WgNode {
       }
     }
     out.length = 0;
+  }
+
+  #flushSends(): void {
+    const batch = this.#sendBatch;
+    if (batch.length === 0) return;
+    const sent = this.#udp ? this.#udp.sendBatch(batch, false) : 0;
+    this.#stats.udpDatagramsSent += BigInt(sent);
+    for (let i = sent; i < batch.length; i++) this.#count('udp-no-socket');
+    batch.length = 0;
   }
 
   #count(reason: NodeDropReason): void {
