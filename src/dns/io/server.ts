@@ -14,6 +14,7 @@ import type { Logger } from '../../runtime/log.js';
 import type { Forwarder, ForwarderAction } from '../forwarder.js';
 import { RateLimiter, type RateLimitOptions } from '../rate-limit.js';
 import { TcpFrameDecoder, frameMessage } from '../tcp-frame.js';
+import { bindUdpListener, type UdpListener } from './udp-listener.js';
 import { UpstreamTransports, type UpstreamTransportOptions } from './upstream.js';
 
 export interface ListenAddress {
@@ -23,7 +24,7 @@ export interface ListenAddress {
 }
 
 export type ClientHandle =
-  | { readonly kind: 'udp'; readonly sock: dgram.Socket; readonly address: string; readonly port: number }
+  | { readonly kind: 'udp'; readonly sock: UdpListener; readonly address: string; readonly port: number }
   | { readonly kind: 'tcp'; readonly conn: TcpClient };
 
 export interface TcpClient {
@@ -71,7 +72,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
       if (a.type === 'respond') {
         const c = a.client;
         if (c.kind === 'udp') {
-          c.sock.send(a.bytes, c.port, c.address);
+          c.sock.send(a.bytes, c.address, c.port);
         } else {
           c.conn.inflight--;
           if (!c.conn.sock.destroyed) {
@@ -152,18 +153,14 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   const bound: ListenAddress[] = [];
   try {
     for (const addr of opts.listen) {
-      const family = net.isIPv6(addr.host) ? 'udp6' : 'udp4';
       let lastErr: unknown;
       for (let attempt = 0; attempt < 5; attempt++) {
-        const udp = dgram.createSocket({ type: family, reuseAddr: false });
+        let listener: UdpListener | undefined;
         try {
-          const port = await new Promise<number>((resolve, reject) => {
-            udp.once('error', reject);
-            udp.bind(addr.port, addr.host, () => {
-              udp.off('error', reject);
-              resolve(udp.address().port);
-            });
-          });
+          const udpListener = await bindUdpListener(addr.host, addr.port);
+          listener = udpListener;
+          const udp = udpListener.sock;
+          const port = udpListener.port;
           const tcp = net.createServer({ pauseOnConnect: false }, onTcpConnection);
           await new Promise<void>((resolve, reject) => {
             tcp.once('error', reject);
@@ -174,7 +171,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
           });
           udp.on('message', (msg, rinfo) => {
             if (limiter && !limiter.allow(rinfo.address, clock.monotonicMs())) return;
-            const client: ClientHandle = { kind: 'udp', sock: udp, address: rinfo.address, port: rinfo.port };
+            const client: ClientHandle = { kind: 'udp', sock: udpListener, address: rinfo.address, port: rinfo.port };
             try {
               dispatch(forwarder.handleQuery(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), client, 'udp', clock.monotonicMs()));
             } catch (err) {
@@ -190,7 +187,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
           break;
         } catch (err) {
           lastErr = err;
-          udp.close();
+          listener?.sock.close();
           // With port 0 the TCP port picked by UDP may be taken: try another; fixed ports fail now.
           if (addr.port !== 0) break;
         }
