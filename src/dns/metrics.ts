@@ -42,10 +42,28 @@ export function rcodeLabel(rcode: number): string {
   return RCODE_NAMES.get(rcode) ?? String(rcode);
 }
 
+/** RCODEs a header carries (4 bits): these are counted without touching the Counter per query. */
+const QUERY_RCODES = 16;
+
 /** Registers the DNS metrics on `registry` and returns the recorder. Call once per registry. */
 export function createDnsMetrics(registry: Registry): DnsMetrics {
   const registers = [registry];
-  const queries = new Counter({ name: 'tsplane_dns_queries_total', help: 'Client queries answered, by route, response code and cache hit', labelNames: ['route', 'rcode', 'cache'] as const, registers });
+  // Per-query counts are kept in plain arrays (route → [rcode * 2 + hit]) and moved into the
+  // Counter when it is collected: no label object and label hash per answered query.
+  const queryCounts = new Map<string, number[]>();
+  const queries: Counter<'route' | 'rcode' | 'cache'> = new Counter({
+    name: 'tsplane_dns_queries_total', help: 'Client queries answered, by route, response code and cache hit', labelNames: ['route', 'rcode', 'cache'] as const, registers,
+    collect() {
+      for (const [route, counts] of queryCounts) {
+        for (let i = 0; i < counts.length; i++) {
+          const n = counts[i]!;
+          if (n === 0) continue;
+          counts[i] = 0;
+          queries.inc({ route, rcode: rcodeLabel(i >> 1), cache: (i & 1) === 1 ? 'hit' : 'miss' }, n);
+        }
+      }
+    },
+  });
   const latency = new Histogram({ name: 'tsplane_dns_upstream_duration_seconds', help: 'Time from sending a query upstream to its answer', labelNames: ['group', 'server'] as const, buckets: UPSTREAM_BUCKETS_S, registers });
   const failures = new Counter({ name: 'tsplane_dns_upstream_failures_total', help: 'Upstream attempts that failed, by reason', labelNames: ['group', 'server', 'reason'] as const, registers });
   const blocked = new Counter({ name: 'tsplane_dns_blocked_total', help: 'Queries blocked, by the list that matched', labelNames: ['list'] as const, registers });
@@ -54,7 +72,13 @@ export function createDnsMetrics(registry: Registry): DnsMetrics {
   const lastSuccess = new Gauge({ name: 'tsplane_dns_blocklist_last_success_timestamp_seconds', help: 'Wall-clock time of the last successful load of each blocklist', labelNames: ['list'] as const, registers });
   return {
     query(route, rcode, cacheHit) {
-      queries.inc({ route, rcode: rcodeLabel(rcode), cache: cacheHit ? 'hit' : 'miss' });
+      if (rcode < 0 || rcode >= QUERY_RCODES || !Number.isInteger(rcode)) {
+        queries.inc({ route, rcode: rcodeLabel(rcode), cache: cacheHit ? 'hit' : 'miss' });
+        return;
+      }
+      let counts = queryCounts.get(route);
+      if (counts === undefined) queryCounts.set(route, (counts = new Array<number>(QUERY_RCODES * 2).fill(0)));
+      counts[rcode * 2 + (cacheHit ? 1 : 0)]!++;
     },
     upstream(group, server, latencyMs) {
       latency.observe({ group, server }, latencyMs / 1000);

@@ -27,6 +27,21 @@ describe('createDnsMetrics', () => {
     expect(text).toContain('tsplane_dns_blocklist_last_success_timestamp_seconds{list="oisd"} 1700000000');
   });
 
+  it('keeps query counts exact across scrapes (counted in arrays, moved into the counter on collect)', async () => {
+    const registry = createRegistry();
+    const m = createDnsMetrics(registry);
+    m.query('public', RCODE.NOERROR, true);
+    expect(await registry.metrics()).toContain('tsplane_dns_queries_total{route="public",rcode="NOERROR",cache="hit"} 1');
+    m.query('public', RCODE.NOERROR, true);
+    m.query('public', RCODE.SERVFAIL, false);
+    m.query('public', 23, false);
+    const text = await registry.metrics();
+    expect(text).toContain('tsplane_dns_queries_total{route="public",rcode="NOERROR",cache="hit"} 2');
+    expect(text).toContain('tsplane_dns_queries_total{route="public",rcode="SERVFAIL",cache="miss"} 1');
+    expect(text).toContain('tsplane_dns_queries_total{route="public",rcode="23",cache="miss"} 1');
+    expect(await registry.metrics()).toContain('tsplane_dns_queries_total{route="public",rcode="NOERROR",cache="hit"} 2');
+  });
+
   it('names RCODEs', () => {
     expect(rcodeLabel(3)).toBe('NXDOMAIN');
     expect(rcodeLabel(23)).toBe('23');
