@@ -9,6 +9,7 @@
 import { ConfigError, type ConfigNode } from './runtime/config-file.js';
 import { parseDnsConfig, type DnsConfig } from './dns/config.js';
 import { parseMeshKey, parseNodePrivateKey, type NodePrivateKey } from './derp/keys.js';
+import { bootstrapNameError } from './derp/bootstrap-dns.js';
 import { parseWireguardConfig, type ReadText, type WireguardConfig } from './config-wireguard.js';
 
 export type { WireguardConfig, WgInterfaceConfig, WgPeerConfig } from './config-wireguard.js';
@@ -47,6 +48,9 @@ export interface DerpSectionConfig {
   readonly httpPort?: number;
   readonly acceptRatePerSec?: number;
   readonly acceptBurst?: number;
+  /** Names resolved and served at /bootstrap-dns (derper -bootstrap-dns-names / -unpublished-…). */
+  readonly bootstrapDnsNames: readonly string[];
+  readonly unpublishedBootstrapDnsNames: readonly string[];
 }
 
 export interface MetricsConfig {
@@ -114,6 +118,7 @@ function parseDerpSection(n: ConfigNode): DerpSectionConfig {
   n.expectKeys([
     'listen', 'stun_listen', 'key_file', 'mesh_with', 'mesh_ca_file', 'verify_clients', 'verify_client_url',
     'verify_client_url_fail_open', 'tls', 'hostname', 'http_port', 'accept_rate', 'accept_burst',
+    'bootstrap_dns_names', 'unpublished_bootstrap_dns_names',
   ], { secrets: ['private_key', 'mesh_key'] });
   const stunNode = n.get('stun_listen');
   let stunListen: HostPortConfig | undefined;
@@ -145,6 +150,11 @@ function parseDerpSection(n: ConfigNode): DerpSectionConfig {
     return v.int({ min: 1, max: 1_000_000 });
   };
   const verifyUrl = n.get('verify_client_url');
+  const hostnames = (k: string): string[] => n.get(k)?.listOrOne().map((h) => {
+    const name = h.string({ maxLength: 253 });
+    const problem = bootstrapNameError(name);
+    return problem === undefined ? name : h.fail(problem);
+  }) ?? [];
   return {
     listen: n.get('listen') ? hostPort(n.require('listen')) : { host: '127.0.0.1', port: 3340 },
     stunListen,
@@ -161,6 +171,8 @@ function parseDerpSection(n: ConfigNode): DerpSectionConfig {
     ...(n.has('http_port') ? { httpPort: n.require('http_port').port({ allowZero: true }) } : {}),
     ...(positive('accept_rate') !== undefined ? { acceptRatePerSec: positive('accept_rate')! } : {}),
     ...(positive('accept_burst') !== undefined ? { acceptBurst: positive('accept_burst')! } : {}),
+    bootstrapDnsNames: hostnames('bootstrap_dns_names'),
+    unpublishedBootstrapDnsNames: hostnames('unpublished_bootstrap_dns_names'),
   };
 }
 

@@ -22,6 +22,7 @@ import { loadOrCreateKeyFile } from '../derp/io/key-file.js';
 import { startDerpServer, type DerpServiceOptions } from '../derp/io/service.js';
 import { buildDerpMap, type DerpMapOptions } from '../derp/derp-map.js';
 import { runDerpCheck } from './derp-check.js';
+import { bootstrapNameError } from '../derp/bootstrap-dns.js';
 
 const USAGE = `usage: tsplane derp [options]            run a DERP relay (Upgrade: DERP and WebSocket on /derp)
        tsplane derp map [options]        print DERP map JSON for a relay
@@ -43,6 +44,8 @@ relay options:
   --hostname H             name shown on the status page
   --http-port N            also serve /generate_204 on plain HTTP port N (derper -http-port)
   --accept-rate N, --accept-burst N   new connections per second (default unlimited)
+  --bootstrap-dns-names H[,H]   resolve these names every 10 min and serve them at /bootstrap-dns
+  --unpublished-bootstrap-dns-names H[,H]   same, but only answered for /bootstrap-dns?q=H
   --log-level L            trace|debug|info|warn|error|silent (default info)
 
 map options:
@@ -83,6 +86,8 @@ export async function runDerp(args: string[]): Promise<number> {
         'http-port': { type: 'string' },
         'accept-rate': { type: 'string' },
         'accept-burst': { type: 'string' },
+        'bootstrap-dns-names': { type: 'string' },
+        'unpublished-bootstrap-dns-names': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -121,6 +126,14 @@ export async function runDerp(args: string[]): Promise<number> {
     if (!Number.isInteger(httpPort) || httpPort < 0 || httpPort > 65535) return usage('--http-port: want 0–65535');
   }
   const meshWith = v['mesh-with']?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? [];
+  const bootstrapNames = (flag: 'bootstrap-dns-names' | 'unpublished-bootstrap-dns-names'): string[] =>
+    v[flag]?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? [];
+  const published = bootstrapNames('bootstrap-dns-names');
+  const unpublished = bootstrapNames('unpublished-bootstrap-dns-names');
+  for (const name of [...published, ...unpublished]) {
+    const problem = bootstrapNameError(name);
+    if (problem !== undefined) return usage(`--bootstrap-dns-names: ${problem}`);
+  }
 
   const logger = createLogger({ level: v['log-level'] as LevelWithSilent });
   const rng = new SystemRng();
@@ -158,6 +171,7 @@ export async function runDerp(args: string[]): Promise<number> {
     ...(httpPort !== undefined ? { captivePortalListen: { host: listen.host, port: httpPort } } : {}),
     ...(meshWith.length > 0 ? { meshWith } : {}),
     ...(v['mesh-ca-file'] ? { meshTls: { ca: readFileSync(v['mesh-ca-file']) } } : {}),
+    bootstrapDnsNames: { published, unpublished },
   };
   const registry = createRegistry({ processMetrics: true });
   const running = await startDerpServer(options, { clock, rng, logger, registry });

@@ -214,6 +214,7 @@ export class Runtime {
       ...(c.httpPort !== undefined ? { captivePortalListen: { host: c.listen.host, port: c.httpPort } } : {}),
       ...(c.meshWith.length > 0 ? { meshWith: c.meshWith } : {}),
       ...(c.meshCaFile ? { meshTls: { ca: readFileSync(c.meshCaFile) } } : {}),
+      bootstrapDnsNames: { published: c.bootstrapDnsNames, unpublished: c.unpublishedBootstrapDnsNames },
     };
     const registry = createRegistry();
     this.#derp = await startDerpServer(options, { clock, rng, logger: log, registry, scheduler });

@@ -26,7 +26,7 @@ afterAll(() => {
 describe('tsplane derp (process)', () => {
   it('serves, relays, and shuts down cleanly on SIGTERM', async () => {
     const keyFile = join(dir, 'derper.key');
-    child = spawn(process.execPath, [...CLI, 'derp', '--listen', '127.0.0.1:0', '--stun-listen', '127.0.0.1:0', '--key-file', keyFile, '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(process.execPath, [...CLI, 'derp', '--listen', '127.0.0.1:0', '--stun-listen', '127.0.0.1:0', '--key-file', keyFile, '--bootstrap-dns-names', 'localhost', '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     const port = await new Promise<number>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`no serving line; log: ${log}`)), 20_000);
@@ -45,6 +45,12 @@ describe('tsplane derp (process)', () => {
     expect(key.ok).toBe(true);
     const url = `http://127.0.0.1:${port}`;
     expect((await fetch(`${url}/derp/probe`)).status).toBe(200);
+    let bootstrap: Record<string, string[]> = {};
+    for (let i = 0; i < 50 && bootstrap['localhost'] === undefined; i++) {
+      bootstrap = await (await fetch(`${url}/bootstrap-dns`)).json() as Record<string, string[]>;
+      if (bootstrap['localhost'] === undefined) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(bootstrap['localhost']).toContain('127.0.0.1');
     const a = await StreamDerpClient.connect(url);
     const b = await StreamDerpClient.connect(url);
     expect(key.ok && toHex(a.serverKey!)).toBe(key.ok && toHex(publicKeyOf(key.privateKey)));
@@ -67,5 +73,8 @@ describe('tsplane derp (process)', () => {
     const bad = spawnSync(process.execPath, [...CLI, 'derp', '--listen', 'nonsense'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--listen');
+    const badName = spawnSync(process.execPath, [...CLI, 'derp', '--bootstrap-dns-names', 'ok.example,not a name'], { encoding: 'utf8' });
+    expect(badName.status).toBe(2);
+    expect(badName.stderr).toContain('not a hostname');
   }, 40_000);
 });

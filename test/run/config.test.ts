@@ -102,6 +102,16 @@ describe('derp section', () => {
     const e = errorOf('derp:\n  mesh_with: [https://derp2.example/derp]\n');
     expect([e.line, e.key]).toEqual([2, 'derp.mesh_with']);
   });
+  it('bootstrap DNS names: a list or one name, and a bad one names its line and key', () => {
+    const c = parse('derp:\n  bootstrap_dns_names: [headscale.home.lan, derp.home.lan]\n  unpublished_bootstrap_dns_names: hidden.home.lan\n');
+    expect(c.derp?.bootstrapDnsNames).toEqual(['headscale.home.lan', 'derp.home.lan']);
+    expect(c.derp?.unpublishedBootstrapDnsNames).toEqual(['hidden.home.lan']);
+    expect(parse('derp: {}\n').derp?.bootstrapDnsNames).toEqual([]);
+    const e = errorOf('derp:\n  bootstrap_dns_names:\n    - ok.home.lan\n    - https://bad/\n');
+    expect(e.line).toBe(4);
+    expect(e.key).toMatch(/^derp\.bootstrap_dns_names/);
+    expect(e.message).toMatch(/not a hostname/);
+  });
   it('reads the mesh key from a file relative to the config', () => {
     const c = parse('derp:\n  mesh_key_file: mesh.key\n', { '/cfg/mesh.key': `${'ab'.repeat(32)}\n` });
     expect(c.derp?.meshKey?.length).toBe(32);

@@ -6,6 +6,7 @@
  *   /derp/probe, /derp/latency-check   200, empty, CORS `*`;
  *   /generate_204         204 with the `X-Tailscale-Challenge` echo;
  *   /metrics              Prometheus text of the process registry;
+ *   /bootstrap-dns        resolved addresses of configured names, JSON (derper's bootstrap DNS);
  *   /robots.txt, /        a disallow-all file and a small status page.
  * Also: an accept rate limit, HTTP header timeouts, and socket write back-pressure fed to the
  * core (which head-drops its bounded queues), so slow or silent clients cannot grow memory.
@@ -18,6 +19,7 @@ import type { Registry } from '../../runtime/metrics.js';
 import type { Clock } from '../../runtime/clock.js';
 import { MAX_FORWARD_PACKET_FRAME_BYTES, FRAME_HEADER_BYTES, PROTOCOL_VERSION } from '../frame.js';
 import { keyHex, type Endpoint } from '../protocol.js';
+import type { BootstrapDns } from '../bootstrap-dns.js';
 import type { CloseReason, DerpServer, FrameConn, ServerConnHandle } from '../server.js';
 
 /** Largest WebSocket message the server writes: derper's reader limit is 32768 (derp.md §2.2). */
@@ -46,6 +48,8 @@ export interface DerpHttpOptions {
   acceptBurst?: number;
   /** Shown on the status page. */
   hostname?: string;
+  /** Served at /bootstrap-dns; without it the answer is `{}` (derper with no names answers empty). */
+  bootstrapDns?: BootstrapDns;
 }
 
 /** Counters of the edge itself (the core counts everything after accept). */
@@ -305,6 +309,12 @@ function serveRequest(req: IncomingMessage, res: ServerResponse, opts: DerpHttpO
         },
       );
       return;
+    case '/bootstrap-dns': {
+      const body = opts.bootstrapDns?.answer(queryParam(req.url, 'q')) ?? '{}';
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      res.end(method === 'HEAD' ? undefined : body);
+      return;
+    }
     case '/robots.txt':
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('User-agent: *\nDisallow: /\n');
@@ -324,6 +334,17 @@ function serveRequest(req: IncomingMessage, res: ServerResponse, opts: DerpHttpO
   }
   res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
   res.end('not found\n');
+}
+
+/** One query-string parameter of a request target, or undefined (also for a malformed target). */
+function queryParam(target: string | undefined, name: string): string | undefined {
+  const q = (target ?? '').indexOf('?');
+  if (q < 0) return undefined;
+  try {
+    return new URLSearchParams(target!.slice(q + 1)).get(name) ?? undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `/generate_204`: captive-portal check with the challenge echo (derp.md §2.3). */

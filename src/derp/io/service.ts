@@ -5,6 +5,7 @@
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { lookup as dnsLookup } from 'node:dns/promises';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../../runtime/clock.js';
 import type { Logger } from '../../runtime/log.js';
@@ -21,6 +22,7 @@ import { watchAllowList } from './allow-list.js';
 import { startMesh } from './mesh.js';
 import { StunListener } from './stun.js';
 import { buildMetaCert, certificatePem } from '../meta-cert.js';
+import { BootstrapDns, type BootstrapDnsNames } from '../bootstrap-dns.js';
 import type { DerpTlsOptions } from './client-transport.js';
 
 export interface DerpServiceOptions {
@@ -47,6 +49,10 @@ export interface DerpServiceOptions {
   captivePortalListen?: { host: string; port: number };
   /** STUN responder address (derper `-stun`, same IP as the HTTP listener by default). */
   stun?: { host: string; port: number };
+  /** Names served at /bootstrap-dns (`--bootstrap-dns-names`, `--unpublished-bootstrap-dns-names`). */
+  bootstrapDnsNames?: BootstrapDnsNames;
+  /** Resolver for those names (default: the system's, dns.lookup); tests inject one. */
+  bootstrapDnsLookup?: (name: string) => Promise<readonly string[]>;
   /** Sibling relays to mesh with (`--mesh-with`); needs `meshKey`. */
   meshWith?: readonly string[];
   /** TLS trust for dialling mesh siblings (e.g. their self-signed CA). */
@@ -123,6 +129,8 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
     });
   }
 
+  const bootstrapDns = startBootstrapDns(options, scheduler, clock, log);
+
   let certChain = options.tls?.cert;
   if (options.tls && options.tls.metaCert !== false) {
     // One chain: the real certificates, then the meta certificate (derper's order).
@@ -141,6 +149,7 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
     ...(options.acceptRatePerSec !== undefined ? { acceptRatePerSec: options.acceptRatePerSec } : {}),
     ...(options.acceptBurst !== undefined ? { acceptBurst: options.acceptBurst } : {}),
     ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
+    ...(bootstrapDns ? { bootstrapDns: bootstrapDns.core } : {}),
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -163,6 +172,7 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
   } catch (err) {
     await new Promise<void>((resolve) => httpServer.close(() => resolve()));
     scheduler.remove(source);
+    if (bootstrapDns) scheduler.remove(bootstrapDns.source);
     if (ownScheduler) scheduler.stop();
     stopWatching?.();
     throw new TsplaneError('DERP_ERR_STUN', `STUN listen on ${options.stun!.host}:${options.stun!.port}: ${(err as Error).message}`, { cause: err });
@@ -181,6 +191,7 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
       await stun?.close();
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       scheduler.remove(source);
+      if (bootstrapDns) scheduler.remove(bootstrapDns.source);
       if (ownScheduler) scheduler.stop();
       stopWatching?.();
       throw new TsplaneError('DERP_ERR_HTTP_PORT', `captive-portal listen: ${(err as Error).message}`, { cause: err });
@@ -218,12 +229,34 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
       http.destroyAll();
       await closed;
       scheduler.remove(source);
+      if (bootstrapDns) scheduler.remove(bootstrapDns.source);
       if (ownScheduler) scheduler.stop();
     })();
     return closing;
   };
 
   return { address, url, publicKey: core.publicKey, core, http, httpServer, stun, captivePortalAddress, close };
+}
+
+/** Resolves the bootstrap names now and every refresh period, on the process scheduler. */
+function startBootstrapDns(options: DerpServiceOptions, scheduler: Scheduler, clock: Clock, log: Logger): { core: BootstrapDns; source: DeadlineSource } | undefined {
+  const names = options.bootstrapDnsNames;
+  if (!names || names.published.length + names.unpublished.length === 0) return undefined;
+  const lookup = options.bootstrapDnsLookup ?? (async (name: string) => (await dnsLookup(name, { all: true, verbatim: true })).map((a) => a.address));
+  const core = new BootstrapDns(names, clock.monotonicMs());
+  const source: DeadlineSource = {
+    nextDeadline: () => core.nextDeadline(),
+    onDeadline(now) {
+      for (const name of core.poll(now)) {
+        lookup(name).then(
+          (addresses) => core.resolved(name, addresses),
+          (err: unknown) => log.warn({ name, err: (err as Error).message }, `bootstrap DNS lookup ${JSON.stringify(name)} failed; keeping the last answer`),
+        );
+      }
+    },
+  };
+  scheduler.add(source);
+  return { core, source };
 }
 
 function logEvent(log: Logger, e: DerpServerEvent): void {
