@@ -7,6 +7,7 @@
  *   /generate_204         204 with the `X-Tailscale-Challenge` echo;
  *   /metrics              Prometheus text of the process registry;
  *   /bootstrap-dns        resolved addresses of configured names, JSON (derper's bootstrap DNS);
+ *   /debug/{,varz,vars}   derper-named metrics for loopback/Tailscale callers (debug-varz.ts);
  *   /robots.txt, /        a disallow-all file and a small status page.
  * Also: an accept rate limit, HTTP header timeouts, and socket write back-pressure fed to the
  * core (which head-drops its bounded queues), so slow or silent clients cannot grow memory.
@@ -20,6 +21,7 @@ import type { Clock } from '../../runtime/clock.js';
 import { MAX_FORWARD_PACKET_FRAME_BYTES, FRAME_HEADER_BYTES, PROTOCOL_VERSION } from '../frame.js';
 import { keyHex, type Endpoint } from '../protocol.js';
 import type { BootstrapDns } from '../bootstrap-dns.js';
+import { allowDebugAccess, formatVars, formatVarz, type VarzInput } from '../debug-varz.js';
 import type { CloseReason, DerpServer, FrameConn, ServerConnHandle } from '../server.js';
 
 /** Largest WebSocket message the server writes: derper's reader limit is 32768 (derp.md §2.2). */
@@ -50,6 +52,8 @@ export interface DerpHttpOptions {
   hostname?: string;
   /** Served at /bootstrap-dns; without it the answer is `{}` (derper with no names answers empty). */
   bootstrapDns?: BootstrapDns;
+  /** derper's /debug/ pages (varz, vars) read this at request time; none means 404. */
+  varz?: () => VarzInput;
 }
 
 /** Counters of the edge itself (the core counts everything after accept). */
@@ -315,6 +319,12 @@ function serveRequest(req: IncomingMessage, res: ServerResponse, opts: DerpHttpO
       res.end(method === 'HEAD' ? undefined : body);
       return;
     }
+    case '/debug':
+    case '/debug/':
+    case '/debug/varz':
+    case '/debug/vars':
+      if (opts.varz) return serveDebug(path, req, res, opts.varz);
+      break;
     case '/robots.txt':
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('User-agent: *\nDisallow: /\n');
@@ -334,6 +344,29 @@ function serveRequest(req: IncomingMessage, res: ServerResponse, opts: DerpHttpO
   }
   res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
   res.end('not found\n');
+}
+
+/** derper's debug pages: loopback/Tailscale callers only, never through a proxy (derp.md §7). */
+function serveDebug(path: string, req: IncomingMessage, res: ServerResponse, varz: () => VarzInput): void {
+  const forwarded = req.headers['x-forwarded-for'];
+  if (!allowDebugAccess(req.socket.remoteAddress, Array.isArray(forwarded) ? forwarded.join(',') : forwarded)) {
+    res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' });
+    res.end('debug access denied\n');
+    return;
+  }
+  if (path === '/debug') {
+    res.writeHead(302, { Location: '/debug/' });
+    res.end();
+    return;
+  }
+  const [type, body] = path === '/debug/varz'
+    ? ['text/plain; version=0.0.4; charset=utf-8', formatVarz(varz())]
+    : path === '/debug/vars'
+      ? ['application/json', formatVars(varz())]
+      : ['text/html; charset=utf-8', '<!DOCTYPE html>\n<html><body><h1>tsplane DERP debug</h1>\n<ul><li><a href="/debug/varz">/debug/varz</a> (Prometheus, derper names)</li>\n<li><a href="/debug/vars">/debug/vars</a> (JSON)</li></ul>\n' +
+        `<p>Uptime: ${Math.floor(varz().uptimeSeconds)} s</p></body></html>\n`];
+  res.writeHead(200, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 /** One query-string parameter of a request target, or undefined (also for a malformed target). */

@@ -130,6 +130,9 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
   }
 
   const bootstrapDns = startBootstrapDns(options, scheduler, clock, log);
+  const startedMs = clock.monotonicMs();
+  // Declared before the HTTP edge: /debug/varz reads it from the first request on.
+  let stun: StunListener | undefined;
 
   let certChain = options.tls?.cert;
   if (options.tls && options.tls.metaCert !== false) {
@@ -150,6 +153,13 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
     ...(options.acceptBurst !== undefined ? { acceptBurst: options.acceptBurst } : {}),
     ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
     ...(bootstrapDns ? { bootstrapDns: bootstrapDns.core } : {}),
+    varz: () => ({
+      stats: core.stats,
+      gauges: core.gauges(),
+      websocketAccepts: http.stats.websocketAccepts,
+      ...(stun ? { stun: stun.counters } : {}),
+      uptimeSeconds: (clock.monotonicMs() - startedMs) / 1000,
+    }),
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -166,7 +176,6 @@ export async function startDerpServer(options: DerpServiceOptions, deps: DerpSer
   const url = `${options.tls ? 'https' : 'http'}://${hostForUrl}:${address.port}`;
   log.info({ address: url, publicKey: formatNodePublicKey(core.publicKey), tls: options.tls !== undefined, meshKey: core.hasMeshKey }, `derper: serving on ${address.host}:${address.port}${options.tls ? ' with TLS' : ''}`);
 
-  let stun: StunListener | undefined;
   try {
     stun = options.stun ? await StunListener.listen({ host: options.stun.host, port: options.stun.port }) : undefined;
   } catch (err) {
