@@ -9,6 +9,7 @@
 import { ConfigError, type ConfigNode } from './runtime/config-file.js';
 import { formatIpAddress, parseIpAddress, parseIpPrefix, type IpPrefix as CidrPrefix } from './runtime/ip-address.js';
 import type { DeviceConfigChange, Endpoint, IpPrefix, PeerConfigChange } from './wireguard/device-api.js';
+import { parseEndpointText, type EndpointHost, type ParsedEndpoint } from './wireguard/endpoint-text.js';
 import { parseWgQuickConf, splitList, type WgQuickValue } from './wireguard/wg-quick-conf.js';
 
 export interface WgPeerConfig {
@@ -19,6 +20,8 @@ export interface WgPeerConfig {
   readonly publicKeyText: string;
   readonly presharedKey?: Uint8Array;
   readonly endpoint?: Endpoint;
+  /** A `HOST:PORT` endpoint: resolved (and re-resolved while the peer is quiet) at run time. */
+  readonly endpointHost?: EndpointHost;
   readonly allowedIps: readonly IpPrefix[];
   /** Allowed IPs as canonical CIDR text (for diffs, logs and MagicDNS). */
   readonly allowedIpsText: readonly string[];
@@ -197,7 +200,7 @@ function parseInlinePeer(p: ConfigNode): WgPeerConfig {
     publicKey,
     publicKeyText,
     ...(presharedKey ? { presharedKey } : {}),
-    ...(epNode ? { endpoint: endpointOf(epNode.string()) ?? epNode.fail(`'${epNode.string()}' is not an endpoint IP:PORT or [IPv6]:PORT (host names are not resolved)`) } : {}),
+    ...(epNode ? endpointFields(parseEndpointText(epNode.string()), (m) => epNode.fail(m)) : {}),
     allowedIps,
     allowedIpsText,
     persistentKeepaliveS,
@@ -266,7 +269,7 @@ function parseConfFile(n: ConfigNode, fileNode: ConfigNode, readText: ReadText |
     const psk = get('PresharedKey');
     const presharedKey = psk ? (decodeKey(psk.value) ?? fail(psk, key('PresharedKey'), 'not a base64 WireGuard key (value not shown: secret)')) : undefined;
     const ep = get('Endpoint');
-    const endpoint = ep ? (endpointOf(ep.value) ?? fail(ep, key('Endpoint'), `'${ep.value}' is not IP:PORT or [IPv6]:PORT (host names are not resolved)`)) : undefined;
+    const endpoint = ep ? endpointFields(parseEndpointText(ep.value), (m) => fail(ep, key('Endpoint'), m)) : {};
     const allowedIps: IpPrefix[] = [];
     const allowedIpsText: string[] = [];
     for (const v of splitList(s.values.get('AllowedIPs'))) {
@@ -283,7 +286,7 @@ function parseConfFile(n: ConfigNode, fileNode: ConfigNode, readText: ReadText |
     const name = s.name ? peerName(s.name.value, (m) => fail(s.name, key('# Name'), m)) : undefined;
     return {
       ...(name ? { name } : {}), publicKey, publicKeyText: pk.value, ...(presharedKey ? { presharedKey } : {}),
-      ...(endpoint ? { endpoint } : {}), allowedIps, allowedIpsText, persistentKeepaliveS,
+      ...endpoint, allowedIps, allowedIpsText, persistentKeepaliveS,
     };
   });
   checkPeersUnique(peers, (i, problem) => fail({ value: '', line: peerSections[i]!.line }, `[Peer ${i + 1}]`, problem));
@@ -327,13 +330,9 @@ function allowedPrefix(text: string): { device: IpPrefix; text: string } | undef
   };
 }
 
-function endpointOf(text: string): Endpoint | undefined {
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:]+):(\d{1,5})$/.exec(text);
-  if (!m) return undefined;
-  const ip = parseIpAddress(m[1]!);
-  const port = Number(m[2]);
-  if (!ip || port < 1 || port > 65535) return undefined;
-  return { family: ip.family, address: formatIpAddress(ip), port };
+function endpointFields(p: ParsedEndpoint, fail: (problem: string) => never): { endpoint: Endpoint } | { endpointHost: EndpointHost } {
+  if (p.kind === 'error') return fail(p.problem);
+  return p.kind === 'ip' ? { endpoint: p.endpoint } : { endpointHost: p.endpoint };
 }
 
 /** The full configuration of an interface as a device change (replaces every peer). */
@@ -357,6 +356,7 @@ function samePeer(a: WgPeerConfig, b: WgPeerConfig): boolean {
   const psk = (k: Uint8Array | undefined) => (k ? Buffer.from(k).toString('hex') : '');
   return psk(a.presharedKey) === psk(b.presharedKey)
     && (a.endpoint ? `${a.endpoint.address}:${a.endpoint.port}` : '') === (b.endpoint ? `${b.endpoint.address}:${b.endpoint.port}` : '')
+    && (a.endpointHost ? `${a.endpointHost.host}:${a.endpointHost.port}` : '') === (b.endpointHost ? `${b.endpointHost.host}:${b.endpointHost.port}` : '')
     && a.persistentKeepaliveS === b.persistentKeepaliveS
     && a.allowedIpsText.join(',') === b.allowedIpsText.join(',');
 }

@@ -7,14 +7,16 @@
  * `WgNode.configure`, so unchanged peers keep their sessions; addresses and routes are diffed too.
  */
 import { execFile } from 'node:child_process';
+import { lookup as dnsLookup } from 'node:dns/promises';
 import { fullDeviceConfig, peerDiff, type WgInterfaceConfig, type WireguardConfig } from '../config-wireguard.js';
 import { Device } from '../wireguard/device.js';
+import { EndpointReresolver, type HostPeer } from '../wireguard/endpoint-reresolve.js';
 import { WgNode } from '../wireguard/io/node.js';
 import type { Clock } from './clock.js';
 import { TsplaneError } from './errors.js';
 import type { ServiceHealth } from './http-admin.js';
 import type { Logger } from './log.js';
-import type { Scheduler } from './loop.js';
+import type { DeadlineSource, Scheduler } from './loop.js';
 import { Counter, Gauge, createRegistry, type Registry } from './metrics.js';
 import type { Rng } from './rng.js';
 
@@ -23,12 +25,26 @@ export interface WireguardRunnerDeps {
   readonly rng: Rng;
   readonly logger: Logger;
   readonly scheduler: Scheduler;
+  /** Resolves a host-name endpoint to its first address (default: the system's getaddrinfo). */
+  readonly lookup?: (host: string) => Promise<{ address: string; family: 4 | 6 }>;
 }
 
 interface Running {
   config: WgInterfaceConfig;
   readonly node: WgNode;
+  readonly device: Device;
+  /** Host-name endpoints of this interface (`Endpoint = host:port`). */
+  readonly endpoints: EndpointReresolver;
   stoppedBecause: string | undefined;
+}
+
+function hostPeers(c: WgInterfaceConfig): HostPeer[] {
+  return c.peers.flatMap((p) => (p.endpointHost ? [{ key: p.publicKeyText, endpoint: p.endpointHost }] : []));
+}
+
+async function systemLookup(host: string): Promise<{ address: string; family: 4 | 6 }> {
+  const a = await dnsLookup(host);
+  return { address: a.address, family: a.family === 6 ? 6 : 4 };
 }
 
 /** How long one `ip` command may take. */
@@ -56,12 +72,28 @@ export class WireguardRunner {
   readonly #deps: WireguardRunnerDeps;
   readonly #log: Logger;
   readonly #running = new Map<string, Running>();
+  /** Host-name endpoint lookups of every interface, on the process scheduler. */
+  readonly #endpointSource: DeadlineSource;
 
   private constructor(deps: WireguardRunnerDeps) {
     this.#deps = deps;
     this.#log = deps.logger;
     this.registry = createRegistry();
     this.#registerMetrics();
+    this.#endpointSource = {
+      nextDeadline: () => {
+        let min: number | undefined;
+        for (const r of this.#running.values()) {
+          const d = r.endpoints.nextDeadline();
+          if (d !== undefined && (min === undefined || d < min)) min = d;
+        }
+        return min;
+      },
+      onDeadline: (now) => {
+        for (const [name, r] of this.#running) if (r.stoppedBecause === undefined) this.#resolveEndpoints(name, r, now);
+      },
+    };
+    deps.scheduler.add(this.#endpointSource);
   }
 
   /** Starts every interface of `config`; on failure stops those already up and rethrows. */
@@ -121,12 +153,15 @@ export class WireguardRunner {
         this.#log.info({ ifname: iface.name, peersChanged: change.peers.filter((p) => !p.remove).length, peersRemoved: change.peers.filter((p) => p.remove).length }, 'wireguard: peers reloaded');
       }
       r.config = iface;
+      r.endpoints.set(hostPeers(iface), this.#deps.clock.monotonicMs());
+      this.#deps.scheduler.kick();
       await this.#applyLinkDiff(before, iface);
     }
   }
 
   /** Stops every interface (UAPI socket removed, TUN deleted). */
   async stop(): Promise<void> {
+    this.#deps.scheduler.remove(this.#endpointSource);
     await Promise.allSettled([...this.#running.values()].map((r) => r.node.stop()));
     this.#running.clear();
   }
@@ -144,14 +179,51 @@ export class WireguardRunner {
         log.error({ reason }, 'wireguard: interface stopped');
       },
     });
-    holder.running = { config: iface, node, stoppedBecause: undefined };
+    holder.running = { config: iface, node, device, endpoints: new EndpointReresolver(), stoppedBecause: undefined };
     this.#running.set(iface.name, holder.running);
     const errno = await node.configure(fullDeviceConfig(iface));
     if (errno !== 0) throw new TsplaneError('WG_ERR_CONFIG', `${iface.name}: the device refused the configuration (errno ${errno})`);
     for (const a of iface.addresses) await ip(['address', 'add', a, 'dev', iface.name]);
     await ip(['link', 'set', 'dev', iface.name, 'mtu', String(iface.mtu), 'up']);
     for (const r of routesOf(iface)) await ip(['route', 'replace', r, 'dev', iface.name]);
+    holder.running.endpoints.set(hostPeers(iface), clock.monotonicMs());
+    scheduler.kick();
     log.info({ listenPort: node.listenPort, peers: iface.peers.length, addresses: iface.addresses, source: iface.source }, 'wireguard: interface up');
+  }
+
+  /** Looks up the host-name endpoints that are due and configures each answer on the peer. */
+  #resolveEndpoints(name: string, r: Running, now: number): void {
+    const { clock } = this.#deps;
+    const wallNow = clock.wallTimeMs();
+    const lastHandshake = new Map<string, number>();
+    if (r.endpoints.size === 0) return;
+    for (const p of r.device.status(now).peers) lastHandshake.set(Buffer.from(p.publicKey).toString('base64'), p.lastHandshakeWallMs);
+    const lookups = r.endpoints.poll(now, (key) => {
+      const t = lastHandshake.get(key);
+      return t === undefined || t === 0 ? undefined : Math.max(0, wallNow - t);
+    });
+    const lookup = this.#deps.lookup ?? systemLookup;
+    for (const { key, host } of lookups) {
+      const peer = r.config.peers.find((p) => p.publicKeyText === key);
+      lookup(host).then(
+        async (answer) => {
+          const endpoint = r.endpoints.resolved(key, host, answer, clock.monotonicMs());
+          this.#deps.scheduler.kick();
+          if (!endpoint || !peer || r.stoppedBecause !== undefined || this.#running.get(name) !== r) return;
+          const errno = await r.node.configure({
+            replacePeers: false,
+            peers: [{ publicKey: peer.publicKey, remove: false, updateOnly: true, endpoint, replaceAllowedIps: false, allowedIps: [], removedAllowedIps: [] }],
+          });
+          if (errno === 0) this.#log.info({ ifname: name, peer: key, host, endpoint: `${endpoint.family === 6 ? `[${endpoint.address}]` : endpoint.address}:${endpoint.port}` }, 'wireguard: endpoint host name resolved');
+          else this.#log.warn({ ifname: name, peer: key, host, errno }, 'wireguard: the device refused the resolved endpoint');
+        },
+        (err: unknown) => {
+          r.endpoints.resolved(key, host, undefined, clock.monotonicMs());
+          this.#deps.scheduler.kick();
+          this.#log.warn({ ifname: name, peer: key, host, err: (err as Error).message }, 'wireguard: endpoint host name did not resolve; retrying');
+        },
+      );
+    }
   }
 
   async #applyLinkDiff(before: WgInterfaceConfig, after: WgInterfaceConfig): Promise<void> {

@@ -169,9 +169,19 @@ describe('wireguard section, inline', () => {
     const e = errorOf(wg(`      private_key: ${PRIV}\n      peers:\n        - public_key: ${KEY_A}\n          allowed_ips: [10.77.0.2/33]\n`));
     expect([e.line, e.key]).toEqual([7, 'wireguard.interfaces[0].peers[0].allowed_ips[0]']);
   });
-  it('rejects host names as endpoints (they are not resolved)', () => {
-    const e = errorOf(wg(`      private_key: ${PRIV}\n      peers:\n        - public_key: ${KEY_A}\n          endpoint: vpn.example:51820\n`));
-    expect(e.key).toBe('wireguard.interfaces[0].peers[0].endpoint');
+  it('keeps a host-name endpoint for the runtime to resolve; a malformed one names its key', () => {
+    const c = parse(wg(`      private_key: ${PRIV}\n      peers:\n        - public_key: ${KEY_A}\n          endpoint: VPN.example:51820\n`));
+    const p = c.wireguard!.interfaces[0]!.peers[0]!;
+    expect(p.endpointHost).toEqual({ host: 'vpn.example', port: 51820 });
+    expect(p.endpoint).toBeUndefined();
+    const e = errorOf(wg(`      private_key: ${PRIV}\n      peers:\n        - public_key: ${KEY_A}\n          endpoint: vpn..example:51820\n`));
+    expect([e.line, e.key]).toEqual([7, 'wireguard.interfaces[0].peers[0].endpoint']);
+    expect(e.message).toMatch(/HOST:PORT/);
+  });
+  it('a host-name endpoint change is a peer change on reload; the same name is not', () => {
+    const conf = (ep: string) => parse(wg(`      private_key: ${PRIV}\n      peers:\n        - public_key: ${KEY_A}\n          endpoint: ${ep}\n`)).wireguard!.interfaces[0]!;
+    expect(peerDiff(conf('a.example:1'), conf('a.example:1'))).toBeUndefined();
+    expect(peerDiff(conf('a.example:1'), conf('b.example:1'))?.peers).toHaveLength(1);
   });
   it('rejects two peers with one public key', () => {
     const e = errorOf(wg(`      private_key: ${PRIV}\n      peers:\n        - public_key: ${KEY_A}\n        - public_key: ${KEY_A}\n`));
