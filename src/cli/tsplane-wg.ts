@@ -22,8 +22,9 @@ import { SystemRng } from '../runtime/rng.js';
 import { Device } from '../wireguard/device.js';
 import { WgNode } from '../wireguard/io/node.js';
 import { isValidInterfaceName } from '../wireguard/io/tun.js';
+import { versionText } from './version.js';
 
-const USAGE = `usage: tsplane-wg [-f|--foreground] INTERFACE\n`;
+const USAGE = `usage: tsplane-wg [-f|--foreground] INTERFACE\n       tsplane-wg --version\n`;
 /** Marks the detached child; its value is the fd of the pipe that carries the ready line. */
 const CHILD_ENV = 'TSPLANE_WG_READY_FD';
 /** How long the parent waits for the child to report. */
@@ -156,6 +157,10 @@ async function runDaemon(ifname: string): Promise<number> {
 }
 
 export async function main(args: string[]): Promise<number> {
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
+    stdout.write(versionText('tsplane-wg', 'Userspace WireGuard daemon'));
+    return 0;
+  }
   if (args.includes('-h') || args.includes('--help')) {
     stdout.write(USAGE);
     return 0;

@@ -12,6 +12,7 @@ commands:
   check CONFIG     validate a config file without starting anything
   derp [flags]     run a DERP relay (+ STUN); also: derp map, derp check URL
   dns [flags]      run the split-DNS forwarder
+  version          print the version (also --version)
   help             show this text
 
 The userspace WireGuard daemon is a separate command: tsplane-wg [-f] INTERFACE
@@ -26,6 +27,10 @@ export async function main(args: string[]): Promise<number> {
     case '-h':
       stdout.write(USAGE);
       return command === undefined ? 2 : 0;
+    case 'version':
+    case '--version':
+      stdout.write((await import('./version.js')).versionText('tsplane', 'WireGuard, DERP and split-DNS data plane'));
+      return 0;
     case 'derp': return (await import('./derp.js')).runDerp(rest);
     case 'dns': return (await import('./dns.js')).dnsCommand(rest);
     case 'run': return (await import('./run.js')).runCommand(rest);
