@@ -123,8 +123,11 @@ export class TcpCoalescer {
     return true;
   }
 
-  /** Finishes every pending packet and hands it to `write` (frame = virtio_net_hdr + packet); then empties. */
-  flush(write: (frame: Uint8Array) => void): void {
+  /**
+   * Finishes every pending packet and hands it to `write` (frame = virtio_net_hdr + packet,
+   * `packets` = how many segments it carries); then empties.
+   */
+  flush(write: (frame: Uint8Array, packets: number) => void): void {
     const n = this.#used;
     this.#used = 0;
     for (let i = 0; i < n; i++) {
@@ -132,7 +135,7 @@ export class TcpCoalescer {
       const frame = slot.frame.subarray(0, slot.len);
       if (slot.segments > 1) this.#finishSuperpacket(slot, frame);
       else writeVirtioNetHdr(ZERO_HDR, frame, 0);
-      write(frame);
+      write(frame, slot.segments);
     }
   }
 
