@@ -284,17 +284,20 @@ export class TunDevice {
 
   /**
    * Reads packets without blocking until at least `max` were handed to `onPacket` (a
-   * superpacket is never cut short, so a batch can end up to 2048 packets over) or the queue is
-   * empty, calling `onPacket` with a view that is valid only during that call. Returns how many
+   * superpacket is never cut short, so a batch can end up to 2048 packets over), `max` frames
+   * were read, or the queue is empty, calling `onPacket` with a view that is valid only during that call. Returns how many
    * packets were handed out; re-arms readiness when the queue is empty. On a fatal error the
    * device is closed and `onGone` fires.
    */
   readBatch(max: number, onPacket: (packet: Uint8Array) => void): number {
     let n = 0;
+    let reads = 0;
     const splitter = this.#splitter;
-    while (n < max && !this.closed) {
+    // Reads are bounded too: frames that split into nothing (drops) must not spin here.
+    while (n < max && reads < max && !this.closed) {
       const r = sysRead(this.#fd, this.#readBuf);
       if (r > 0) {
+        reads++;
         if (splitter === undefined) {
           n++;
           onPacket(this.#readBuf.subarray(0, r));
