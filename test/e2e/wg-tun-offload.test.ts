@@ -4,7 +4,8 @@
  * hands up TCP superpackets (its TX bytes per packet exceed the MTU, which no plain packet can)
  * and the receiver writes coalesced ones (its RX bytes per packet exceed the MTU), while a
  * 20 MiB transfer over IPv4 and IPv6 arrives intact. With TSPLANE_TUN_OFFLOAD=off the same
- * transfer works and no interface sees a packet larger than the MTU.
+ * transfer works and no interface sees a packet larger than the MTU; with =tso only the
+ * sender's reads are superpackets.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missing } from '../support/prereq.js';
@@ -55,6 +56,7 @@ describe.skipIf(missing('netns', { command: 'wg' }, { command: 'ping' }).length 
   const h = new Netns('wgof');
   let on: WgPair;
   let off: WgPair;
+  let tso: WgPair;
 
   async function counters(s: Side): Promise<LinkCounters> {
     const [link] = JSON.parse(await h.run(s.ns, 'ip', ['-j', '-s', 'link', 'show', 'dev', s.ifname])) as { stats64: { rx: { bytes: number; packets: number }; tx: { bytes: number; packets: number } } }[];
@@ -92,15 +94,16 @@ describe.skipIf(missing('netns', { command: 'wg' }, { command: 'ping' }).length 
     const binDir = installWrapper(h);
     delete process.env.TSPLANE_TUN_OFFLOAD;
     on = await WgPair.create(h, binDir, 1, 'a', 'tsplane-wg', 'tsplane-wg');
-    process.env.TSPLANE_TUN_OFFLOAD = 'off';
     try {
+      process.env.TSPLANE_TUN_OFFLOAD = 'off';
       off = await WgPair.create(h, binDir, 2, 'b', 'tsplane-wg', 'tsplane-wg');
+      process.env.TSPLANE_TUN_OFFLOAD = 'tso';
+      tso = await WgPair.create(h, binDir, 3, 'c', 'tsplane-wg', 'tsplane-wg');
     } finally {
       delete process.env.TSPLANE_TUN_OFFLOAD;
     }
-    expect(await on.pingUntilUp(on.a, on.b.inner4)).toBe(true);
-    expect(await off.pingUntilUp(off.a, off.b.inner4)).toBe(true);
-  }, 90_000);
+    for (const p of [on, off, tso]) expect(await p.pingUntilUp(p.a, p.b.inner4)).toBe(true);
+  }, 120_000);
   afterAll(() => h.cleanup());
 
   for (const family of ['IPv4', 'IPv6'] as const) {
@@ -114,6 +117,12 @@ describe.skipIf(missing('netns', { command: 'wg' }, { command: 'ping' }).length 
   it('moves 20 MiB intact one packet per read and write with TSPLANE_TUN_OFFLOAD=off', async () => {
     const r = await measuredTransfer(off, off.b.inner4);
     expect(r.readBytesPerPacket).toBeLessThanOrEqual(MTU);
+    expect(r.writtenBytesPerPacket).toBeLessThanOrEqual(MTU);
+  }, 120_000);
+
+  it('reads superpackets but writes packets one by one with TSPLANE_TUN_OFFLOAD=tso', async () => {
+    const r = await measuredTransfer(tso, tso.b.inner6);
+    expect(r.readBytesPerPacket).toBeGreaterThan(MTU);
     expect(r.writtenBytesPerPacket).toBeLessThanOrEqual(MTU);
   }, 120_000);
 
