@@ -38,13 +38,13 @@ import {
   sysClose,
   sysEventfd,
   sysIoctl,
-  sysIoctlValue,
   sysRead,
   sysSocket,
   sysWrite,
 } from './libc.js';
 import { TsplaneError } from '../../runtime/errors.js';
 import { GsoSplitter, type GsoDropReason } from '../gso-split.js';
+import { IFF_VNET_HDR, enableTunOffload, type TunOffload, type TunOffloadStats } from './tun-offload.js';
 import { TcpCoalescer } from '../tcp-coalesce.js';
 import { VIRTIO_NET_HDR_BYTES } from '../virtio-net-hdr.js';
 
@@ -56,16 +56,6 @@ const IFREQ_NAME_BYTES = 16;
 const IFREQ_UNION_OFFSET = 16;
 const IFF_TUN = 0x0001;
 const IFF_NO_PI = 0x1000;
-/** Every read and write starts with a struct virtio_net_hdr (virtio-net-hdr.ts). */
-const IFF_VNET_HDR = 0x4000;
-/** _IOW('T', 216, int): the virtio_net_hdr size, through a pointer to an int (10 here). */
-const TUNSETVNETHDRSZ = 0x400454d8;
-/** _IOW('T', 208, unsigned int): offload flags, passed by value. */
-const TUNSETOFFLOAD = 0x400454d0;
-/** TUNSETOFFLOAD flags: we complete checksums (CSUM) and segment TCP over IPv4/IPv6 (TSO4/6). */
-const TUN_F_CSUM = 0x01;
-const TUN_F_TSO4 = 0x02;
-const TUN_F_TSO6 = 0x04;
 const SIOCGIFMTU = 0x8921;
 const SIOCSIFMTU = 0x8922;
 const EFD_NONBLOCK = 0o4000;
@@ -85,44 +75,6 @@ export const TUN_READ_BATCH = 128;
 const POLL_TIMEOUT_MS = 1000;
 /** Consecutive poll() failures tolerated before the device is declared gone. */
 const MAX_POLL_ERRORS = 100;
-
-/**
- * 'tso+gro': superpackets both ways (the default). 'tso': superpackets read and split, packets
- * written one by one. 'off': the plain IFF_TUN path, one packet per read and write.
- */
-export type TunOffload = 'off' | 'tso' | 'tso+gro';
-
-/** Parses TSPLANE_TUN_OFFLOAD (`off`/`0`, `tso`, `on`/`1`/unset = tso+gro); undefined for other text. */
-export function parseTunOffload(text: string | undefined): TunOffload | undefined {
-  switch ((text ?? '').trim().toLowerCase()) {
-    case '':
-    case 'on':
-    case '1':
-    case 'tso+gro':
-      return 'tso+gro';
-    case 'tso':
-      return 'tso';
-    case 'off':
-    case '0':
-      return 'off';
-    default:
-      return undefined;
-  }
-}
-
-/** Offload counters (bigint: they only grow). */
-export interface TunOffloadStats {
-  /** What the device runs with (after any fallback). */
-  readonly mode: TunOffload;
-  /** Superpackets read and split, and the packets cut from them. */
-  readonly superpacketsRead: bigint;
-  readonly segmentsSplit: bigint;
-  /** Superpackets written, and the packets joined into them. */
-  readonly superpacketsWritten: bigint;
-  readonly segmentsCoalesced: bigint;
-  /** Frames read that could not be split, by reason. */
-  readonly drops: ReadonlyMap<GsoDropReason, bigint>;
-}
 
 export interface TunCallbacks {
   /** The fd may have packets: call `readBatch`. */
@@ -221,7 +173,7 @@ export class TunDevice {
     if (ifNameToIndex(name) !== 0) throw new TsplaneError('WG_ERR_IF_EXISTS', `interface ${name} already exists`);
     let mode = opts.offload ?? 'tso+gro';
     let fd = TunDevice.#attach(name, mode !== 'off');
-    if (mode !== 'off' && !TunDevice.#enableOffload(fd)) {
+    if (mode !== 'off' && !enableTunOffload(fd)) {
       // An old kernel, or a TUN without offloads: closing deletes the new interface, so the
       // name is free for the plain device at once.
       closeSync(fd);
@@ -261,14 +213,6 @@ export class TunDevice {
     return fd;
   }
 
-  /** TUNSETVNETHDRSZ(10) and TUNSETOFFLOAD(CSUM | TSO4 | TSO6); false when the kernel refuses either. */
-  static #enableOffload(fd: number): boolean {
-    const size = new Uint8Array(4);
-    new DataView(size.buffer).setInt32(0, VIRTIO_NET_HDR_BYTES, true);
-    if (sysIoctl(fd, TUNSETVNETHDRSZ, size) < 0) return false;
-    return sysIoctlValue(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) >= 0;
-  }
-
   get closed(): boolean {
     return this.#closed || this.#closing;
   }
@@ -283,11 +227,11 @@ export class TunDevice {
   }
 
   /**
-   * Reads packets without blocking until at least `max` were handed to `onPacket` (a
-   * superpacket is never cut short, so a batch can end up to 2048 packets over), `max` frames
-   * were read, or the queue is empty, calling `onPacket` with a view that is valid only during that call. Returns how many
-   * packets were handed out; re-arms readiness when the queue is empty. On a fatal error the
-   * device is closed and `onGone` fires.
+   * Reads without blocking, calling `onPacket` with a view valid only during that call, until
+   * `max` packets were handed out (a superpacket is never cut short, so a batch can end up to
+   * 2048 packets over), `max` frames were read, or the queue is empty. Returns how many packets
+   * were handed out; re-arms readiness when the queue is empty. On a fatal error the device is
+   * closed and `onGone` fires.
    */
   readBatch(max: number, onPacket: (packet: Uint8Array) => void): number {
     let n = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTunOffload } from '../../../src/wireguard/io/tun.js';
+import { parseTunOffload } from '../../../src/wireguard/io/tun-offload.js';
 
 describe('TSPLANE_TUN_OFFLOAD', () => {
   it.each([
