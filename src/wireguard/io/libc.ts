@@ -64,6 +64,8 @@ const cRead = lib.func('long read(int fd, void *buf, unsigned long count)') as K
 const cWrite = lib.func('long write(int fd, void *buf, unsigned long count)') as KoffiFunc<(fd: number, buf: Buf, count: number) => number>;
 const cClose = lib.func('int close(int fd)') as KoffiFunc<(fd: number) => number>;
 const cIoctl = lib.func('int ioctl(int fd, unsigned long request, void *arg)') as KoffiFunc<(fd: number, req: number, arg: Buf) => number>;
+/** The same ioctl for requests whose argument is a value, not a pointer (TUNSETOFFLOAD). */
+const cIoctlValue = lib.func('int ioctl(int fd, unsigned long request, unsigned long arg)') as KoffiFunc<(fd: number, req: number, arg: number) => number>;
 const cPoll = lib.func('int poll(void *fds, unsigned long nfds, int timeout)') as KoffiFunc<(fds: Buf, nfds: number, timeoutMs: number) => number>;
 const cEventfd = lib.func('int eventfd(unsigned int initval, int flags)') as KoffiFunc<(init: number, flags: number) => number>;
 const cSocket = lib.func('int socket(int domain, int type, int protocol)') as KoffiFunc<(d: number, t: number, p: number) => number>;
@@ -103,6 +105,10 @@ export function sysClose(fd: number): SysResult {
 }
 export function sysIoctl(fd: number, request: number, arg: Uint8Array): SysResult {
   return sys(cIoctl(fd, request, arg));
+}
+/** ioctl(2) whose third argument is passed by value (an unsigned long), e.g. TUNSETOFFLOAD flags. */
+export function sysIoctlValue(fd: number, request: number, value: number): SysResult {
+  return sys(cIoctlValue(fd, request, value));
 }
 export function sysEventfd(flags: number): SysResult {
   return sys(cEventfd(0, flags));

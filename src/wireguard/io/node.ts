@@ -18,6 +18,7 @@ import { Scheduler, type DeadlineSource } from '../../runtime/loop.js';
 import type { DeviceConfigChange, DeviceCore, DeviceOutput, DropReason, Endpoint } from '../device-api.js';
 import { UAPI_ERRNO, renderGetResponse } from '../uapi.js';
 import { TUN_READ_BATCH, TunDevice } from './tun.js';
+import { parseTunOffload, type TunOffload, type TunOffloadStats } from './tun-offload.js';
 import { openUdpBind, type UdpBind } from './udp.js';
 import { UapiServer } from './uapi-server.js';
 import { WgDerpRelay } from './derp-relay.js';
@@ -42,6 +43,11 @@ export interface WgNodeOptions {
    * to a peer fails; tsplane-wg reads it from TSPLANE_DERP_URL. Absent: plain WireGuard.
    */
   readonly derpUrl?: string;
+  /**
+   * TUN offloads (tun.ts): 'tso+gro' (default), 'tso' or 'off'. Absent: TSPLANE_TUN_OFFLOAD
+   * (`on`, `tso`, `off`; unset = on). The kernel may still refuse, and then the mode is 'off'.
+   */
+  readonly tunOffload?: TunOffload;
   /** Called once when the node stops by itself (TUN deleted, socket file removed). */
   readonly onStopped?: (reason: string) => void;
   /** The process scheduler (`tsplane run`); a private one is made (and stopped) when absent. */
@@ -58,6 +64,8 @@ export interface WgNodeStats {
   readonly relayPacketsSent: bigint;
   readonly relayPacketsReceived: bigint;
   readonly drops: ReadonlyMap<NodeDropReason, bigint>;
+  /** The TUN offload mode in force and its superpacket counters. */
+  readonly tunOffload: TunOffloadStats;
 }
 
 /** `relay-unavailable`: a `toRelay` output while the relay connection is down (or not configured). */
@@ -88,7 +96,6 @@ export class WgNode {
   #stopping: Promise<void> | undefined;
   #stats = {
     tunPacketsRead: 0n,
-    tunPacketsWritten: 0n,
     udpDatagramsReceived: 0n,
     udpDatagramsSent: 0n,
     relayPacketsSent: 0n,
@@ -112,11 +119,15 @@ export class WgNode {
    */
   static async start(opts: WgNodeOptions): Promise<WgNode> {
     const node = new WgNode(opts);
+    const envOffload = process.env.TSPLANE_TUN_OFFLOAD;
+    const offload = opts.tunOffload ?? parseTunOffload(envOffload);
+    if (offload === undefined) throw new TsplaneError('WG_ERR_TUN_OFFLOAD', `TSPLANE_TUN_OFFLOAD: expected on, tso or off, not "${envOffload}"`);
     node.#tun = TunDevice.open(
       opts.ifname,
       { onReadable: () => node.#readTun(), onGone: (why) => node.#stopBecause(`interface ${opts.ifname} is gone (${why})`) },
-      { mtu: opts.mtu ?? 1420 },
+      { mtu: opts.mtu ?? 1420, offload },
     );
+    if (node.#tun.offload !== offload) node.#log.warn({ asked: offload }, 'the kernel refused TUN offloads: one packet per read and write');
     try {
       node.#udp = await openUdpBind(0, 0, node.#udpCallbacks());
       node.#uapi = await UapiServer.open(
@@ -153,7 +164,7 @@ export class WgNode {
       node.#device.setRelayEnabled(true);
       node.#followPrivateKey();
     }
-    node.#log.info({ ifname: opts.ifname, port: node.#udp.port, uapi: node.#uapi.path }, 'interface up');
+    node.#log.info({ ifname: opts.ifname, port: node.#udp.port, uapi: node.#uapi.path, tunOffload: node.#tun.offload }, 'interface up');
     return node;
   }
 
@@ -166,7 +177,9 @@ export class WgNode {
   }
 
   stats(): WgNodeStats {
-    return { ...this.#stats, drops: new Map(this.#stats.drops) };
+    const drops = new Map(this.#stats.drops);
+    if (this.#tun.writeErrors > 0n) drops.set('tun-write', this.#tun.writeErrors);
+    return { ...this.#stats, tunPacketsWritten: this.#tun.packetsWritten, drops, tunOffload: this.#tun.offloadStats() };
   }
 
   #udpCallbacks() {
@@ -230,8 +243,8 @@ export class WgNode {
           else this.#count('relay-unavailable');
           break;
         case 'toTun':
-          if (this.#tun.write(o.packet)) this.#stats.tunPacketsWritten++;
-          else this.#count('tun-write');
+          // Written (and counted) by the TUN edge, possibly joined with the next few (tun.ts queue).
+          this.#tun.queue(o.packet);
           break;
         case 'drop':
           this.#count(o.reason);
