@@ -8,7 +8,10 @@
  * Prints q/s, latency percentiles (from dnsperf -v per-query latencies) and the ratio to dnsmasq.
  * Each server's answer is cross-validated with dig before timing. Loopback only.
  *
- * `npm run bench dns-dnsperf` (env DNS_BENCH_SECONDS=5, DNS_BENCH_RUNS=3).
+ * `tsplane-nobatch` is the same build with `--no-udp-batch` (one dgram event and one sendto per
+ * datagram instead of recvmmsg/sendmmsg batches): the same-run A/B of the batched UDP edge.
+ *
+ * `npm run bench dns-dnsperf` (env DNS_BENCH_SECONDS=5, DNS_BENCH_RUNS=3, DNS_BENCH_WORKLOADS=hit,miss).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +22,7 @@ import { dig, freePort, sleep, startUnbound, type Unbound } from '../../test/e2e
 const SECONDS = Number(process.env.DNS_BENCH_SECONDS ?? 5);
 const RUNS = Number(process.env.DNS_BENCH_RUNS ?? 3);
 const NAMES = 10_000;
+const WORKLOADS = (process.env.DNS_BENCH_WORKLOADS ?? 'hit,miss').split(',');
 const root = new URL('../..', import.meta.url).pathname;
 
 function have(cmd: string): boolean {
@@ -111,6 +115,11 @@ async function main(): Promise<void> {
       '--upstream', `127.0.0.1:${upstream.port}`, '--cache-size', '20000', '--log-level', 'warn'], { stdio: 'ignore', cwd: root });
     children.push(ts);
     servers.push({ name: 'tsplane', port: tsPort });
+    const tsnbPort = await freePort();
+    const tsnb = spawn('taskset', ['-c', '1', process.execPath, ...entry, 'dns', '--listen', `127.0.0.1:${tsnbPort}`,
+      '--upstream', `127.0.0.1:${upstream.port}`, '--cache-size', '20000', '--log-level', 'warn', '--no-udp-batch'], { stdio: 'ignore', cwd: root });
+    children.push(tsnb);
+    servers.push({ name: 'tsplane-nobatch', port: tsnbPort });
     // The same with a new UDP socket (new random source port) for every upstream query, to
     // measure what the default rotated pool of connected sockets saves on the miss path.
     const ts1Port = await freePort();
@@ -165,12 +174,12 @@ async function main(): Promise<void> {
     }
     // Runs are interleaved across servers so that load from outside (this machine is shared)
     // spreads over every series instead of landing on one.
-    for (let r = 0; r < RUNS; r++) {
+    for (let r = 0; r < RUNS && WORKLOADS.includes('hit'); r++) {
       for (const s of servers) {
         if (!s.missOnly) results.hit![s.name]!.push(await dnsperf(s.port, hitFile, ['-c', '10', '-T', '1', '-l', String(SECONDS), '-v']));
       }
     }
-    for (let r = 0; r < RUNS; r++) {
+    for (let r = 0; r < RUNS && WORKLOADS.includes('miss'); r++) {
       for (const s of servers) {
         const missFile = join(dir, `miss-${s.name}-${r}.txt`);
         const lines: string[] = [];
@@ -182,16 +191,17 @@ async function main(): Promise<void> {
     }
 
     for (const workload of ['hit', 'miss'] as const) {
+      if (!WORKLOADS.includes(workload)) continue;
       const baseName = workload === 'hit' ? 'dnsmasq' : 'dnsmasq-nocache';
       process.stdout.write(`\n${workload === 'hit' ? 'cache hit' : 'cache miss'} (median of ${RUNS}; ratio to ${baseName}):\n`);
-      process.stdout.write(`${'server'.padEnd(13)} ${'q/s'.padStart(9)} ${'ratio'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p90 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'p99.9 ms'.padStart(9)} ${'lost'.padStart(6)}  runs q/s\n`);
+      process.stdout.write(`${'server'.padEnd(16)} ${'q/s'.padStart(9)} ${'ratio'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p90 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'p99.9 ms'.padStart(9)} ${'lost'.padStart(6)}  runs q/s\n`);
       const base = median(results[workload]![baseName]!.map((r) => r.qps));
       for (const s of servers) {
         const rs = results[workload]![s.name]!;
         if (rs.length === 0) continue;
         const m = (k: keyof RunResult): number => median(rs.map((r) => r[k]));
         const row = { server: s.name, workload, qps: m('qps'), ratioToBaseline: m('qps') / base, baseline: baseName, p50: m('p50'), p90: m('p90'), p99: m('p99'), p999: m('p999'), lost: m('lost'), runs: rs.map((r) => Math.round(r.qps)) };
-        process.stdout.write(`${s.name.padEnd(13)} ${Math.round(row.qps).toString().padStart(9)} ${row.ratioToBaseline.toFixed(2).padStart(10)} ${row.p50.toFixed(3).padStart(8)} ${row.p90.toFixed(3).padStart(8)} ${row.p99.toFixed(3).padStart(8)} ${row.p999.toFixed(3).padStart(9)} ${String(row.lost).padStart(6)}  ${row.runs.join(' ')}\n`);
+        process.stdout.write(`${s.name.padEnd(16)} ${Math.round(row.qps).toString().padStart(9)} ${row.ratioToBaseline.toFixed(2).padStart(10)} ${row.p50.toFixed(3).padStart(8)} ${row.p90.toFixed(3).padStart(8)} ${row.p99.toFixed(3).padStart(8)} ${row.p999.toFixed(3).padStart(9)} ${String(row.lost).padStart(6)}  ${row.runs.join(' ')}\n`);
         process.stdout.write(`BENCH_JSON ${JSON.stringify({ name: `dns-dnsperf ${workload} ${s.name}`, ...row })}\n`);
       }
     }
