@@ -16,6 +16,7 @@ import { loadDnsConfig, parseDnsConfig, type DnsConfig } from '../dns/config.js'
 import { Forwarder, type ForwarderObserver } from '../dns/forwarder.js';
 import { cacheOptionsFrom, forwarderRouting } from '../dns/forwarder-config.js';
 import { startDnsServer, type ClientHandle, type ListenAddress } from '../dns/io/server.js';
+import type { UdpListenerStats } from '../dns/io/udp-listener.js';
 import type { RateLimitOptions } from '../dns/rate-limit.js';
 import { startFiltering, type Filtering } from '../dns/io/filtering.js';
 import { openQueryLog } from '../dns/io/query-log.js';
@@ -46,6 +47,8 @@ export interface DnsService {
   readonly filtering: Filtering;
   /** Queries dropped by the per-client rate limit. */
   rateLimited(): bigint;
+  /** Counters of the batched UDP path (recvmmsg/sendmmsg). */
+  udpStats(): UdpListenerStats;
   close(): Promise<void>;
 }
 
@@ -109,6 +112,7 @@ export async function startDnsService(config: DnsConfig, deps: DnsServiceDeps = 
     forwarder,
     filtering,
     rateLimited: server.rateLimited,
+    udpStats: server.udpStats,
     close: async () => {
       await server.close();
       filtering.close();
