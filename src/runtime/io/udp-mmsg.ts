@@ -124,11 +124,14 @@ export class RecvBatch {
   readonly maxMessages: number;
   readonly slotBytes: number;
   readonly #b: MmsgBlock;
+  /** Slots the kernel wrote in the last call (msg_namelen/msg_flags to reset); all at first. */
+  #dirty: number;
 
   constructor(maxMessages: number, slotBytes: number) {
     this.#b = new MmsgBlock(maxMessages, slotBytes);
     this.maxMessages = maxMessages;
     this.slotBytes = slotBytes;
+    this.#dirty = maxMessages;
   }
 
   /**
@@ -139,13 +142,14 @@ export class RecvBatch {
     const b = this.#b;
     if (b.freed) return 0;
     const v = b.view;
-    // The kernel rewrites msg_namelen/msg_flags per message: reset them before every call.
-    for (let i = 0; i < b.count; i++) {
+    // The kernel rewrites msg_namelen/msg_flags of the messages it fills: reset those.
+    for (let i = 0; i < this.#dirty; i++) {
       const h = i * MMSGHDR_BYTES;
       v.setUint32(h + OFF_NAMELEN, SOCKADDR_IN6_BYTES, true);
       v.setInt32(h + OFF_FLAGS, 0, true);
     }
     const n = cRecvmmsg(fd, b.ptr, b.count, MSG_DONTWAIT, null);
+    this.#dirty = n > 0 ? n : 0;
     if (n >= 0) return n;
     const errno = koffi.errno() as number;
     return errno === EAGAIN || errno === EINTR ? 0 : -errno;
@@ -237,7 +241,9 @@ export class SendBatch<T> {
     if (i >= b.count || bytes.length > b.slotBytes || sockaddr.length > SOCKADDR_IN6_BYTES || b.freed) return false;
     const h = i * MMSGHDR_BYTES;
     b.bytes.set(bytes, b.dataOff + i * b.slotBytes);
-    b.view.setBigUint64(b.iovOff + i * IOVEC_BYTES + 8, BigInt(bytes.length), true);
+    // iov_len (size_t, LE): two u32 writes, no BigInt per datagram.
+    b.view.setUint32(b.iovOff + i * IOVEC_BYTES + 8, bytes.length, true);
+    b.view.setUint32(b.iovOff + i * IOVEC_BYTES + 12, 0, true);
     b.bytes.set(sockaddr, b.nameOff + i * SOCKADDR_SLOT_BYTES);
     b.view.setUint32(h + OFF_NAMELEN, sockaddr.length, true);
     this.#tags[i] = tag;
