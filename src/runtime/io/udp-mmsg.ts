@@ -83,7 +83,9 @@ class MmsgBlock {
     this.#ptr = koffi.alloc('uint8_t', total) as Ptr;
     const buf = koffi.view(this.#ptr, total);
     this.bytes = new Uint8Array(buf);
-    this.bytes.fill(0);
+    // Zero the headers, iovecs and sockaddrs (msg_control, msg_flags… must be 0); payload slots
+    // are left untouched, so pages of large slots are only committed once the kernel writes them.
+    this.bytes.fill(0, 0, this.dataOff);
     this.view = new DataView(buf);
     const base = BigInt(koffi.address(this.#ptr));
     for (let i = 0; i < count; i++) {
