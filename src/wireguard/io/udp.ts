@@ -47,7 +47,6 @@ import {
 } from './libc.js';
 import { parseIpv4, parseIpv6 } from '../ip-text.js';
 import { TsplaneError } from '../../runtime/errors.js';
-import { RecvBatch } from '../../runtime/io/udp-mmsg.js';
 
 /** Socket buffers as modern wireguard-go sizes them (commit f26efb6): bursts queue instead of dropping. */
 const SOCKET_BUFFER_BYTES = 7 << 20;
@@ -55,13 +54,6 @@ const SOCKET_BUFFER_BYTES = 7 << 20;
 const GSO_MAX_SEGMENTS = 64;
 /** Payload bytes per segmented send: one UDP datagram's worth (65535 − 8 UDP − 40 IPv6 header). */
 const GSO_MAX_BYTES = 65_487;
-/** IPv4 receive drain: datagrams per recvmmsg call, and calls per readiness wake-up at most. */
-const RECV_BATCH = 32;
-const MAX_RECV_CALLS_PER_WAKEUP = 4;
-/** Receive slot: the largest UDP payload over IPv4 (65 535 − 20 IP − 8 UDP), so nothing is ever cut. */
-const RECV_SLOT_BYTES = 65_507;
-/** Source endpoints kept for reuse; the map is emptied when it reaches this many. */
-const MAX_CACHED_ENDPOINTS = 4096;
 /** Attempts to find a random port that is free in both families. */
 const RANDOM_PORT_ATTEMPTS = 20;
 /** sockaddr_in: u16 family, u16 port (big-endian), 4-byte address, 8 bytes zero = 16 bytes. */
@@ -138,73 +130,12 @@ function numericLookup(family: 4 | 6) {
   return (address: string, _opts: unknown, cb: (err: Error | null, address: string, family: number) => void): void => cb(null, address, family);
 }
 
-/**
- * IPv4 receive side: dgram stays the readiness source and delivers the first datagram of a
- * wake-up; the rest of the socket queue is then read with recvmmsg(2) into a reused native
- * block (runtime/io/udp-mmsg.ts), up to RECV_BATCH × MAX_RECV_CALLS_PER_WAKEUP per wake-up,
- * and libuv's next read just sees EAGAIN. Each datagram is copied out (the callee owns it) and
- * its source endpoint comes from a cache keyed by the sockaddr bytes (no strings per packet).
- * IPv6 sockets keep one dgram event per datagram.
- */
-function drainer(fd: number, cb: UdpCallbacks): { drain(): void; free(): void } {
-  const rx = new RecvBatch(RECV_BATCH, RECV_SLOT_BYTES);
-  const endpoints = new Map<number, Endpoint>();
-  let draining = false;
-  let freed = false;
-  const endpointFor = (key: number): Endpoint => {
-    let ep = endpoints.get(key);
-    if (ep === undefined) {
-      const port = key % 65_536;
-      const a = (key - port) / 65_536;
-      ep = { family: 4, address: `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`, port };
-      if (endpoints.size >= MAX_CACHED_ENDPOINTS) endpoints.clear();
-      endpoints.set(key, ep);
-    }
-    return ep;
-  };
-  return {
-    drain: () => {
-      if (freed) return;
-      draining = true;
-      try {
-        for (let call = 0; call < MAX_RECV_CALLS_PER_WAKEUP && !freed; call++) {
-          const n = rx.receive(fd);
-          if (n <= 0) break;
-          for (let i = 0; i < n && !freed; i++) {
-            const key = rx.sourceKeyV4(i);
-            if (key < 0 || rx.truncated(i)) continue;
-            cb.onDatagram(rx.data(i).slice(), endpointFor(key));
-          }
-          if (n < RECV_BATCH) break;
-        }
-      } finally {
-        draining = false;
-        if (freed) rx.free();
-      }
-    },
-    free: () => {
-      freed = true;
-      if (!draining) rx.free();
-    },
-  };
-}
-
 function wrap(family: 4 | 6, fd: number, cb: UdpCallbacks): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
     const sock = dgram.createSocket({ type: family === 4 ? 'udp4' : 'udp6', lookup: numericLookup(family) });
     sock.once('error', reject);
-    const batch = family === 4 ? drainer(fd, cb) : undefined;
-    if (batch) {
-      // dgram closes the fd inside close(), before 'close' is emitted: stop draining at once.
-      const close = sock.close.bind(sock);
-      sock.close = ((callback?: () => void) => {
-        batch.free();
-        return close(callback);
-      }) as typeof sock.close;
-    }
     sock.on('message', (msg, rinfo) => {
       cb.onDatagram(msg, { family, address: rinfo.address, port: rinfo.port });
-      batch?.drain();
     });
     sock.bind({ fd }, () => {
       sock.off('error', reject);
