@@ -8,10 +8,17 @@
  * Prints q/s, latency percentiles (from dnsperf -v per-query latencies) and the ratio to dnsmasq.
  * Each server's answer is cross-validated with dig before timing. Loopback only.
  *
- * `npm run bench dns-dnsperf` (env DNS_BENCH_SECONDS=5, DNS_BENCH_RUNS=3).
+ * `tsplane-nobatch` is the same build with `--no-udp-batch` (one dgram event and one sendto per
+ * datagram instead of recvmmsg/sendmmsg batches): the same-run A/B of the batched UDP edge.
+ *
+ * A third workload, `rate` (not run by default), offers a fixed DNS_BENCH_RATE q/s (default
+ * 20 000, `-Q`) of cache hits: every server keeps up, so latency percentiles compare servers
+ * below saturation instead of measuring dnsperf's queue (dns.md §6.3, second table).
+ *
+ * `npm run bench dns-dnsperf` (env DNS_BENCH_SECONDS=5, DNS_BENCH_RUNS=3, DNS_BENCH_WORKLOADS=hit,miss[,rate]).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dig, freePort, sleep, startUnbound, type Unbound } from '../../test/e2e/dns-support.js';
@@ -19,20 +26,39 @@ import { dig, freePort, sleep, startUnbound, type Unbound } from '../../test/e2e
 const SECONDS = Number(process.env.DNS_BENCH_SECONDS ?? 5);
 const RUNS = Number(process.env.DNS_BENCH_RUNS ?? 3);
 const NAMES = 10_000;
+const WORKLOADS = (process.env.DNS_BENCH_WORKLOADS ?? 'hit,miss').split(',');
+const RATE = Number(process.env.DNS_BENCH_RATE ?? 20_000);
 const root = new URL('../..', import.meta.url).pathname;
 
 function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-interface RunResult { qps: number; lost: number; p50: number; p90: number; p99: number; p999: number }
+interface RunResult { qps: number; lost: number; p50: number; p90: number; p99: number; p999: number; cpuUs: number }
+
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat (100 Hz ticks); NaN if unknown. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
 
 function percentile(sorted: Float64Array, p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! * 1000;
 }
 
-/** Runs dnsperf pinned to CPU 0 and parses q/s, lost queries and per-query latencies. */
-function dnsperf(port: number, file: string, args: string[]): Promise<RunResult> {
+/**
+ * Runs dnsperf pinned to CPU 0 and parses q/s, lost queries and per-query latencies; with the
+ * server's pid, also the server CPU time per completed query (µs) — less sensitive than q/s to
+ * load from other work on a shared machine, since time spent descheduled is not counted.
+ */
+function dnsperf(port: number, file: string, args: string[], pid?: number): Promise<RunResult> {
+  const cpu0 = cpuSeconds(pid);
   return new Promise((resolve, reject) => {
     const p = spawn('taskset', ['-c', '0', 'dnsperf', '-s', '127.0.0.1', '-p', String(port), '-d', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let lat = new Float64Array(1 << 16);
@@ -62,8 +88,10 @@ function dnsperf(port: number, file: string, args: string[]): Promise<RunResult>
       summary += tail;
       const qps = Number(/Queries per second:\s+([\d.]+)/.exec(summary)?.[1] ?? NaN);
       const lost = Number(/Queries lost:\s+(\d+)/.exec(summary)?.[1] ?? NaN);
+      const completed = Number(/Queries completed:\s+(\d+)/.exec(summary)?.[1] ?? NaN);
+      const cpuUs = ((cpuSeconds(pid) - cpu0) / completed) * 1e6;
       const sorted = lat.subarray(0, n).sort();
-      resolve({ qps, lost, p50: percentile(sorted, 0.5), p90: percentile(sorted, 0.9), p99: percentile(sorted, 0.99), p999: percentile(sorted, 0.999) });
+      resolve({ qps, lost, cpuUs, p50: percentile(sorted, 0.5), p90: percentile(sorted, 0.9), p99: percentile(sorted, 0.99), p999: percentile(sorted, 0.999) });
     });
   });
 }
@@ -102,7 +130,7 @@ async function main(): Promise<void> {
     const hitFile = join(dir, 'hit.txt');
     writeFileSync(hitFile, shuffled.map((n) => `${n} A`).join('\n') + '\n');
 
-    const servers: { name: string; port: number; missOnly?: boolean }[] = [];
+    const servers: { name: string; port: number; missOnly?: boolean; pid?: number | undefined }[] = [];
     // tsplane, compiled (as `npm start` runs it: no tsx transform helpers in the hot path)
     const built = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root }).status === 0;
     const entry = built ? [join(root, 'dist/src/cli/tsplane.js')] : ['--import', 'tsx', join(root, 'src/cli/tsplane.ts')];
@@ -110,21 +138,26 @@ async function main(): Promise<void> {
     const ts = spawn('taskset', ['-c', '1', process.execPath, ...entry, 'dns', '--listen', `127.0.0.1:${tsPort}`,
       '--upstream', `127.0.0.1:${upstream.port}`, '--cache-size', '20000', '--log-level', 'warn'], { stdio: 'ignore', cwd: root });
     children.push(ts);
-    servers.push({ name: 'tsplane', port: tsPort });
+    servers.push({ name: 'tsplane', port: tsPort, pid: ts.pid });
+    const tsnbPort = await freePort();
+    const tsnb = spawn('taskset', ['-c', '1', process.execPath, ...entry, 'dns', '--listen', `127.0.0.1:${tsnbPort}`,
+      '--upstream', `127.0.0.1:${upstream.port}`, '--cache-size', '20000', '--log-level', 'warn', '--no-udp-batch'], { stdio: 'ignore', cwd: root });
+    children.push(tsnb);
+    servers.push({ name: 'tsplane-nobatch', port: tsnbPort, pid: tsnb.pid });
     // The same with a new UDP socket (new random source port) for every upstream query, to
     // measure what the default rotated pool of connected sockets saves on the miss path.
     const ts1Port = await freePort();
     const ts1 = spawn('taskset', ['-c', '1', process.execPath, ...entry, 'dns', '--listen', `127.0.0.1:${ts1Port}`,
       '--upstream', `127.0.0.1:${upstream.port}`, '--cache-size', '20000', '--log-level', 'warn', '--udp-socket-per-query'], { stdio: 'ignore', cwd: root });
     children.push(ts1);
-    servers.push({ name: 'tsplane-1sock', port: ts1Port, missOnly: true });
+    servers.push({ name: 'tsplane-1sock', port: ts1Port, missOnly: true, pid: ts1.pid });
     // dnsmasq
     const dmPort = await freePort();
     const dm = spawn('taskset', ['-c', '1', 'dnsmasq', '-k', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--no-poll',
       '--listen-address=127.0.0.1', '--bind-interfaces', `--port=${dmPort}`, `--server=127.0.0.1#${upstream.port}`, '--cache-size=20000',
       '--dns-forward-max=1000', '--user=root', `--pid-file=${join(dir, 'dnsmasq.pid')}`, `--log-facility=${join(dir, 'dnsmasq.log')}`], { stdio: 'ignore' });
     children.push(dm);
-    servers.push({ name: 'dnsmasq', port: dmPort });
+    servers.push({ name: 'dnsmasq', port: dmPort, pid: dm.pid });
     // dns.md §6 (d2): dnsmasq as a pure forwarder (cache off), the comparator for the miss path.
     // With --cache-size=20000 dnsmasq slows down badly once its cache is full of unique names
     // (it warns that sizes > 10000 "may cause performance issues"), which the miss series shows.
@@ -133,12 +166,12 @@ async function main(): Promise<void> {
       '--listen-address=127.0.0.1', '--bind-interfaces', `--port=${dm0Port}`, `--server=127.0.0.1#${upstream.port}`, '--cache-size=0',
       '--dns-forward-max=1000', '--user=root', `--pid-file=${join(dir, 'dnsmasq0.pid')}`, `--log-facility=${join(dir, 'dnsmasq0.log')}`], { stdio: 'ignore' });
     children.push(dm0);
-    servers.push({ name: 'dnsmasq-nocache', port: dm0Port, missOnly: true });
+    servers.push({ name: 'dnsmasq-nocache', port: dm0Port, missOnly: true, pid: dm0.pid });
     // unbound as a caching forwarder
     const ub = await startUnbound('forwarder', ['msg-cache-size: 64m', 'rrset-cache-size: 128m', 'prefetch: no', 'do-not-query-localhost: no'],
       undefined, { cpu: 1, extra: ['forward-zone:', '  name: "."', `  forward-addr: 127.0.0.1@${upstream.port}`] });
     unbounds.push(ub);
-    servers.push({ name: 'unbound', port: ub.port });
+    servers.push({ name: 'unbound', port: ub.port, pid: ub.proc.pid });
 
     // Cross-validate: every server gives the upstream's answer for a sample of names.
     for (const s of servers) {
@@ -155,43 +188,51 @@ async function main(): Promise<void> {
     }
     process.stdout.write(`dnsperf ${SECONDS}s × ${RUNS} runs per series, -c 10 -T 1 (default -q 100); servers on CPU 1, dnsperf+upstream on CPU 0\n`);
 
-    const results: Record<string, Record<string, RunResult[]>> = { hit: {}, miss: {} };
+    const results: Record<string, Record<string, RunResult[]>> = { hit: {}, miss: {}, rate: {} };
     for (const s of servers) {
       // Warm: JIT for tsplane, and every name into each cache.
       await dnsperf(s.port, hitFile, ['-n', '1', '-Q', '10000']);
       await dnsperf(s.port, hitFile, ['-c', '10', '-T', '1', '-l', '2']);
       results.hit![s.name] = [];
       results.miss![s.name] = [];
+      results.rate![s.name] = [];
     }
     // Runs are interleaved across servers so that load from outside (this machine is shared)
     // spreads over every series instead of landing on one.
-    for (let r = 0; r < RUNS; r++) {
+    for (let r = 0; r < RUNS && WORKLOADS.includes('hit'); r++) {
       for (const s of servers) {
-        if (!s.missOnly) results.hit![s.name]!.push(await dnsperf(s.port, hitFile, ['-c', '10', '-T', '1', '-l', String(SECONDS), '-v']));
+        if (!s.missOnly) results.hit![s.name]!.push(await dnsperf(s.port, hitFile, ['-c', '10', '-T', '1', '-l', String(SECONDS), '-v'], s.pid));
       }
     }
-    for (let r = 0; r < RUNS; r++) {
+    for (let r = 0; r < RUNS && WORKLOADS.includes('rate'); r++) {
+      for (const s of servers) {
+        if (!s.missOnly) results.rate![s.name]!.push(await dnsperf(s.port, hitFile, ['-c', '10', '-T', '1', '-l', String(SECONDS), '-v', '-Q', String(RATE)], s.pid));
+      }
+    }
+    for (let r = 0; r < RUNS && WORKLOADS.includes('miss'); r++) {
       for (const s of servers) {
         const missFile = join(dir, `miss-${s.name}-${r}.txt`);
         const lines: string[] = [];
         for (let i = 0; i < 120_000 * SECONDS; i++) lines.push(`m${i}.${s.name}${r}.bench.lan A`);
         writeFileSync(missFile, lines.join('\n') + '\n');
-        results.miss![s.name]!.push(await dnsperf(s.port, missFile, ['-c', '10', '-T', '1', '-l', String(SECONDS), '-v']));
+        results.miss![s.name]!.push(await dnsperf(s.port, missFile, ['-c', '10', '-T', '1', '-l', String(SECONDS), '-v'], s.pid));
         rmSync(missFile);
       }
     }
 
-    for (const workload of ['hit', 'miss'] as const) {
-      const baseName = workload === 'hit' ? 'dnsmasq' : 'dnsmasq-nocache';
-      process.stdout.write(`\n${workload === 'hit' ? 'cache hit' : 'cache miss'} (median of ${RUNS}; ratio to ${baseName}):\n`);
-      process.stdout.write(`${'server'.padEnd(13)} ${'q/s'.padStart(9)} ${'ratio'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p90 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'p99.9 ms'.padStart(9)} ${'lost'.padStart(6)}  runs q/s\n`);
+    for (const workload of ['hit', 'rate', 'miss'] as const) {
+      if (!WORKLOADS.includes(workload)) continue;
+      const baseName = workload === 'miss' ? 'dnsmasq-nocache' : 'dnsmasq';
+      const title = workload === 'hit' ? 'cache hit' : workload === 'rate' ? `cache hit at a fixed ${RATE} q/s` : 'cache miss';
+      process.stdout.write(`\n${title} (median of ${RUNS}; ratio to ${baseName}):\n`);
+      process.stdout.write(`${'server'.padEnd(16)} ${'q/s'.padStart(9)} ${'ratio'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p90 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'p99.9 ms'.padStart(9)} ${'lost'.padStart(6)} ${'cpu µs/q'.padStart(9)}  runs q/s\n`);
       const base = median(results[workload]![baseName]!.map((r) => r.qps));
       for (const s of servers) {
         const rs = results[workload]![s.name]!;
         if (rs.length === 0) continue;
         const m = (k: keyof RunResult): number => median(rs.map((r) => r[k]));
-        const row = { server: s.name, workload, qps: m('qps'), ratioToBaseline: m('qps') / base, baseline: baseName, p50: m('p50'), p90: m('p90'), p99: m('p99'), p999: m('p999'), lost: m('lost'), runs: rs.map((r) => Math.round(r.qps)) };
-        process.stdout.write(`${s.name.padEnd(13)} ${Math.round(row.qps).toString().padStart(9)} ${row.ratioToBaseline.toFixed(2).padStart(10)} ${row.p50.toFixed(3).padStart(8)} ${row.p90.toFixed(3).padStart(8)} ${row.p99.toFixed(3).padStart(8)} ${row.p999.toFixed(3).padStart(9)} ${String(row.lost).padStart(6)}  ${row.runs.join(' ')}\n`);
+        const row = { server: s.name, workload, qps: m('qps'), ratioToBaseline: m('qps') / base, baseline: baseName, p50: m('p50'), p90: m('p90'), p99: m('p99'), p999: m('p999'), lost: m('lost'), cpuUsPerQuery: m('cpuUs'), runs: rs.map((r) => Math.round(r.qps)) };
+        process.stdout.write(`${s.name.padEnd(16)} ${Math.round(row.qps).toString().padStart(9)} ${row.ratioToBaseline.toFixed(2).padStart(10)} ${row.p50.toFixed(3).padStart(8)} ${row.p90.toFixed(3).padStart(8)} ${row.p99.toFixed(3).padStart(8)} ${row.p999.toFixed(3).padStart(9)} ${String(row.lost).padStart(6)} ${row.cpuUsPerQuery.toFixed(2).padStart(9)}  ${row.runs.join(' ')}\n`);
         process.stdout.write(`BENCH_JSON ${JSON.stringify({ name: `dns-dnsperf ${workload} ${s.name}`, ...row })}\n`);
       }
     }

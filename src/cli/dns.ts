@@ -16,6 +16,7 @@ import { loadDnsConfig, parseDnsConfig, type DnsConfig } from '../dns/config.js'
 import { Forwarder, type ForwarderObserver } from '../dns/forwarder.js';
 import { cacheOptionsFrom, forwarderRouting } from '../dns/forwarder-config.js';
 import { startDnsServer, type ClientHandle, type ListenAddress } from '../dns/io/server.js';
+import type { UdpListenerStats } from '../dns/io/udp-listener.js';
 import type { RateLimitOptions } from '../dns/rate-limit.js';
 import { startFiltering, type Filtering } from '../dns/io/filtering.js';
 import { openQueryLog } from '../dns/io/query-log.js';
@@ -36,6 +37,8 @@ export interface DnsServiceDeps {
   readonly privateReverseNxdomain?: boolean;
   /** Per-client query rate limit (dropped beyond it); default off. */
   readonly rateLimit?: RateLimitOptions | undefined;
+  /** recvmmsg/sendmmsg batching on IPv4 UDP listeners (default true). */
+  readonly udpBatch?: boolean | undefined;
 }
 
 export interface DnsService {
@@ -44,6 +47,8 @@ export interface DnsService {
   readonly filtering: Filtering;
   /** Queries dropped by the per-client rate limit. */
   rateLimited(): bigint;
+  /** Counters of the batched UDP path (recvmmsg/sendmmsg). */
+  udpStats(): UdpListenerStats;
   close(): Promise<void>;
 }
 
@@ -93,7 +98,7 @@ export async function startDnsService(config: DnsConfig, deps: DnsServiceDeps = 
   try {
     server = await startDnsServer({
       listen: config.listeners.map((l) => ({ host: l.address, port: l.port })), forwarder, scheduler, clock, logger, upstream: deps.upstream ?? {},
-      rateLimit: deps.rateLimit,
+      rateLimit: deps.rateLimit, udpBatch: deps.udpBatch,
     });
   } catch (err) {
     filtering.close();
@@ -107,6 +112,7 @@ export async function startDnsService(config: DnsConfig, deps: DnsServiceDeps = 
     forwarder,
     filtering,
     rateLimited: server.rateLimited,
+    udpStats: server.udpStats,
     close: async () => {
       await server.close();
       filtering.close();
@@ -131,6 +137,7 @@ const USAGE = `usage: tsplane dns [--config FILE] [options]
   --no-private-reverse-nxdomain  forward unrouted private reverse lookups instead of answering NXDOMAIN
   --rate-limit QPS            per-client queries per second (burst 2×); more are dropped (default off)
   --udp-socket-per-query      a new UDP socket for every upstream query (default: a rotated pool)
+  --no-udp-batch              one receive/send syscall per client datagram instead of recvmmsg/sendmmsg batches
   --log-level LEVEL           pino level (default info)
 With --config, only --listen, --log-level and --rate-limit may be added (--listen overrides the file).
 `;
@@ -141,6 +148,7 @@ export interface DnsCommandOptions {
   readonly privateReverseNxdomain: boolean;
   readonly upstream: UpstreamTransportOptions;
   readonly rateLimit: RateLimitOptions | undefined;
+  readonly udpBatch: boolean;
 }
 
 /** Parses `tsplane dns` flags (throws ConfigError naming the flag). */
@@ -159,6 +167,7 @@ export function parseDnsArgs(args: readonly string[], cwd = process.cwd()): DnsC
   const upstream: { udpMaxUsesPerSocket?: number } = {};
   let routingFlags = false;
   let rateLimit: RateLimitOptions | undefined;
+  let udpBatch = true;
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
     const value = (): string => {
@@ -166,7 +175,7 @@ export function parseDnsArgs(args: readonly string[], cwd = process.cwd()): DnsC
       if (v === undefined) throw new ConfigError('command line', undefined, flag, 'needs a value');
       return v;
     };
-    routingFlags ||= !['--config', '--listen', '--log-level', '--udp-socket-per-query', '--no-private-reverse-nxdomain', '--rate-limit'].includes(flag);
+    routingFlags ||= !['--config', '--listen', '--log-level', '--udp-socket-per-query', '--no-udp-batch', '--no-private-reverse-nxdomain', '--rate-limit'].includes(flag);
     switch (flag) {
       case '--config': configFile = value(); break;
       case '--listen': listen.push(value()); break;
@@ -200,6 +209,7 @@ export function parseDnsArgs(args: readonly string[], cwd = process.cwd()): DnsC
       }
       case '--no-private-reverse-nxdomain': privateReverseNxdomain = false; break;
       case '--udp-socket-per-query': upstream.udpMaxUsesPerSocket = 1; break;
+      case '--no-udp-batch': udpBatch = false; break;
       case '--rate-limit': {
         const qps = Number(value());
         if (!(qps > 0) || !Number.isFinite(qps)) throw new ConfigError('command line', undefined, flag, 'must be a number of queries per second > 0');
@@ -231,7 +241,7 @@ export function parseDnsArgs(args: readonly string[], cwd = process.cwd()): DnsC
     };
     config = parseFromFlags(mapping, cwd);
   }
-  return { config, logLevel, privateReverseNxdomain, upstream, rateLimit };
+  return { config, logLevel, privateReverseNxdomain, upstream, rateLimit, udpBatch };
 }
 
 /** Which flag wrote which key of the generated mapping, for error messages. */
@@ -274,6 +284,7 @@ export async function dnsCommand(args: readonly string[]): Promise<number> {
   const logger = createLogger({ name: 'dns', level: opts.logLevel as 'info' });
   const service = await startDnsService(opts.config, {
     logger, registry: createRegistry(), privateReverseNxdomain: opts.privateReverseNxdomain, upstream: opts.upstream, rateLimit: opts.rateLimit,
+    udpBatch: opts.udpBatch,
   });
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

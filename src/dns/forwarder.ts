@@ -33,6 +33,11 @@ import type {
 
 export type * from './forwarder-types.js';
 
+/** A ClientView that outlives `handleQuery`: its question no longer points into the borrowed query bytes. */
+function keptView(view: ClientView): ClientView {
+  return { ...view, question: view.question.slice() };
+}
+
 export class Forwarder<C> {
   readonly cache: AnswerCache;
   readonly health = new HealthTable();
@@ -66,7 +71,11 @@ export class Forwarder<C> {
     return this.#pending.size;
   }
 
-  /** A client query arrived over `transport`. */
+  /**
+   * A client query arrived over `transport`. `bytes` is only borrowed for this call (the UDP edge
+   * receives into a reused buffer): anything kept for later — a query waiting on an upstream —
+   * keeps its own copy of the question.
+   */
   handleQuery(bytes: Uint8Array, client: C, transport: ClientTransport, nowMs: number): ForwarderAction<C>[] {
     this.stats.queries++;
     const p = parseMessage(bytes, true);
@@ -129,7 +138,7 @@ export class Forwarder<C> {
         return this.#reply(client, transport, msg, route.group, this.#fromCache(hit.entry, nowMs, true, view), nowMs, true);
       }
       if (existing.waiters.length >= (this.#opts.maxWaitersPerQuery ?? 64)) return this.#drop();
-      existing.waiters.push({ client, view, transport, startedAtMs: nowMs });
+      existing.waiters.push({ client, view: keptView(view), transport, startedAtMs: nowMs });
       this.stats.coalesced++;
       return [];
     }
@@ -142,8 +151,9 @@ export class Forwarder<C> {
       this.stats.servfail++;
       return this.#reply(client, transport, msg, route.group, buildErrorResponse(view, Rcode.SERVFAIL, 0, EDE_NO_REACHABLE_AUTHORITY), nowMs);
     }
+    const kept = keptView(view);
     const pending: Pending<C> = {
-      key, msg, question: view.question, route, group, usingFallback: false, waiters: [{ client, view, transport, startedAtMs: nowMs }], attempts: [],
+      key, msg, question: kept.question, route, group, usingFallback: false, waiters: [{ client, view: kept, transport, startedAtMs: nowMs }], attempts: [],
       queue: this.#orderFor(group, nowMs), next: 0, deadlineMs: nowMs + this.#queryTimeoutMs,
       staleDeadlineMs: undefined, staleServed: false, softFail: undefined, done: false,
     };

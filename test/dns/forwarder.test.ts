@@ -48,6 +48,29 @@ function answerTo(send: { bytes: Uint8Array }, ip = '192.0.2.1', ttl = 300, o: {
 }
 
 describe('Forwarder: forwarding and cache', () => {
+  it('only borrows the query bytes: a reused receive buffer cannot corrupt queries waiting on an upstream', () => {
+    const { fwd, now } = setup();
+    // One buffer reused for every datagram, as the batched UDP edge does.
+    const buf = new Uint8Array(512);
+    const lend = (q: Uint8Array) => {
+      buf.set(q);
+      return buf.subarray(0, q.length);
+    };
+    const first = sends(fwd.handleQuery(lend(query('Mixed.Example.com', 1, { id: 0x0101 })), 'c1', 'udp', now()));
+    expect(first).toHaveLength(1);
+    const upstreamQuery = Uint8Array.from(first[0]!.bytes);
+    buf.fill(0xee);
+    // Coalesced onto the same upstream query, then the buffer is overwritten again.
+    expect(fwd.handleQuery(lend(query('MIXED.example.COM', 1, { id: 0x0202 })), 'c2', 'udp', now())).toEqual([]);
+    buf.fill(0x77);
+    expect(first[0]!.bytes).toEqual(upstreamQuery);
+    const r = responds(fwd.handleUpstreamReply(first[0]!.token, from(PUB1), answerTo(first[0]!), now()));
+    expect(r.map((x) => [x.client, rd16(x.bytes, 0)])).toEqual([['c1', 0x0101], ['c2', 0x0202]]);
+    // Each answer echoes its own client's question, case preserved (0x20).
+    expect(Buffer.from(r[0]!.bytes.subarray(13, 18)).toString()).toBe('Mixed');
+    expect(Buffer.from(r[1]!.bytes.subarray(13, 18)).toString()).toBe('MIXED');
+  });
+
   it('forwards with a fresh ID, answers with the client ID, then answers from cache with decremented TTLs', () => {
     const { clock, fwd, now } = setup();
     const s = sends(fwd.handleQuery(query('www.example.com', 1, { id: 0x1111 }), 'c1', 'udp', now()));

@@ -6,7 +6,6 @@
  * answered out of order, an idle timeout, a cap on connections and on queries in flight per
  * connection (RFC 7766 §6.2).
  */
-import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Clock } from '../../runtime/clock.js';
 import type { DeadlineSource, Scheduler } from '../../runtime/loop.js';
@@ -14,7 +13,7 @@ import type { Logger } from '../../runtime/log.js';
 import type { Forwarder, ForwarderAction } from '../forwarder.js';
 import { RateLimiter, type RateLimitOptions } from '../rate-limit.js';
 import { TcpFrameDecoder, frameMessage } from '../tcp-frame.js';
-import { bindUdpListener, type UdpListener } from './udp-listener.js';
+import { bindUdpListener, type UdpClient, type UdpListener, type UdpListenerStats } from './udp-listener.js';
 import { UpstreamTransports, type UpstreamTransportOptions } from './upstream.js';
 
 export interface ListenAddress {
@@ -23,9 +22,8 @@ export interface ListenAddress {
   readonly port: number;
 }
 
-export type ClientHandle =
-  | { readonly kind: 'udp'; readonly sock: UdpListener; readonly address: string; readonly port: number }
-  | { readonly kind: 'tcp'; readonly conn: TcpClient };
+/** Who asked: a UDP client (cached per source address and port, shared across its queries) or a TCP connection. */
+export type ClientHandle = UdpClient | { readonly kind: 'tcp'; readonly conn: TcpClient };
 
 export interface TcpClient {
   readonly sock: net.Socket;
@@ -46,6 +44,8 @@ export interface DnsServerOptions {
   readonly maxTcpInflight?: number;
   /** Per-client-address token bucket; over-limit queries are dropped silently. Default: off. */
   readonly rateLimit?: RateLimitOptions | undefined;
+  /** recvmmsg/sendmmsg batching on IPv4 UDP listeners (default true; false for A/B benchmarks). */
+  readonly udpBatch?: boolean | undefined;
 }
 
 export interface DnsServer {
@@ -53,13 +53,15 @@ export interface DnsServer {
   readonly addresses: readonly ListenAddress[];
   /** Queries dropped by the per-client rate limit. */
   rateLimited(): bigint;
+  /** Batched-path counters summed over the UDP listeners. */
+  udpStats(): UdpListenerStats;
   close(): Promise<void>;
 }
 
 /** Binds every listener; rejects (after closing what was opened) when an address is unusable. */
 export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer> {
   const { forwarder, scheduler, clock } = opts;
-  const udpSockets: dgram.Socket[] = [];
+  const udpListeners: UdpListener[] = [];
   const tcpServers: net.Server[] = [];
   const tcpClients = new Set<TcpClient>();
   const maxInflight = opts.maxTcpInflight ?? 32;
@@ -68,11 +70,12 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
 
   const dispatch = (actions: ForwarderAction<ClientHandle>[]): void => {
     if (closed) return;
+    let moved = false;
     for (const a of actions) {
       if (a.type === 'respond') {
         const c = a.client;
         if (c.kind === 'udp') {
-          c.sock.send(a.bytes, c.address, c.port);
+          c.sock.send(a.bytes, c);
         } else {
           c.conn.inflight--;
           if (!c.conn.sock.destroyed) {
@@ -81,12 +84,15 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
           }
         }
       } else if (a.type === 'send') {
+        moved = true;
         transports.send(a.token, a.upstream, a.transport, a.bytes);
       } else {
+        moved = true;
         transports.cancel(a.token);
       }
     }
-    if (actions.length > 0) scheduler.kick();
+    // Deadlines only move when an upstream attempt starts or ends; an answer alone moves none.
+    if (moved) scheduler.kick();
   };
 
   // The core never throws on input (fuzzed in tests); should a bug make it throw anyway, the
@@ -157,7 +163,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
       for (let attempt = 0; attempt < 5; attempt++) {
         let listener: UdpListener | undefined;
         try {
-          const udpListener = await bindUdpListener(addr.host, addr.port);
+          const udpListener = await bindUdpListener(addr.host, addr.port, { batch: opts.udpBatch ?? true });
           listener = udpListener;
           const udp = udpListener.sock;
           const port = udpListener.port;
@@ -169,25 +175,31 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
               resolve();
             });
           });
-          udp.on('message', (msg, rinfo) => {
-            if (limiter && !limiter.allow(rinfo.address, clock.monotonicMs())) return;
-            const client: ClientHandle = { kind: 'udp', sock: udpListener, address: rinfo.address, port: rinfo.port };
-            try {
-              dispatch(forwarder.handleQuery(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), client, 'udp', clock.monotonicMs()));
-            } catch (err) {
-              internalError(err);
-            }
+          // One clock read per wake-up: every datagram of a recvmmsg drain arrived at once.
+          let nowMs = clock.monotonicMs();
+          udpListener.receive({
+            wake: () => {
+              nowMs = clock.monotonicMs();
+            },
+            datagram: (bytes, client) => {
+              if (limiter && !limiter.allow(client.address, nowMs)) return;
+              try {
+                dispatch(forwarder.handleQuery(bytes, client, 'udp', nowMs));
+              } catch (err) {
+                internalError(err);
+              }
+            },
           });
           udp.on('error', (err) => opts.logger?.warn({ err }, 'dns: udp listener error'));
           tcp.on('error', (err) => opts.logger?.warn({ err }, 'dns: tcp listener error'));
-          udpSockets.push(udp);
+          udpListeners.push(udpListener);
           tcpServers.push(tcp);
           bound.push({ host: addr.host, port });
           lastErr = undefined;
           break;
         } catch (err) {
           lastErr = err;
-          listener?.sock.close();
+          listener?.close();
           // With port 0 the TCP port picked by UDP may be taken: try another; fixed ports fail now.
           if (addr.port !== 0) break;
         }
@@ -204,9 +216,14 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
     scheduler.remove(deadlines);
     transports.close();
     for (const c of tcpClients) c.sock.destroy();
-    for (const u of udpSockets) u.close();
+    for (const u of udpListeners) u.close();
     await Promise.all(tcpServers.map((t) => new Promise<void>((r) => t.close(() => r()))));
   }
 
-  return { addresses: bound, rateLimited: () => limiter?.limited ?? 0n, close: closeAll };
+  const udpStats = (): UdpListenerStats => {
+    const sum: UdpListenerStats = { recvmmsgDatagrams: 0n, recvmmsgCalls: 0n, sendmmsgDatagrams: 0n, sendmmsgCalls: 0n, truncated: 0n, recvErrors: 0n };
+    for (const u of udpListeners) for (const k of Object.keys(sum) as (keyof UdpListenerStats)[]) sum[k] += u.stats[k];
+    return sum;
+  };
+  return { addresses: bound, rateLimited: () => limiter?.limited ?? 0n, udpStats, close: closeAll };
 }
