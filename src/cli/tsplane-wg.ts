@@ -120,6 +120,14 @@ function statsForLog(node: WgNode): Record<string, string | Record<string, strin
     relayPacketsSent: String(s.relayPacketsSent),
     relayPacketsReceived: String(s.relayPacketsReceived),
     drops: Object.fromEntries([...s.drops].map(([k, v]) => [k, String(v)])),
+    tunOffload: {
+      mode: s.tunOffload.mode,
+      superpacketsRead: String(s.tunOffload.superpacketsRead),
+      segmentsSplit: String(s.tunOffload.segmentsSplit),
+      superpacketsWritten: String(s.tunOffload.superpacketsWritten),
+      segmentsCoalesced: String(s.tunOffload.segmentsCoalesced),
+      ...Object.fromEntries([...s.tunOffload.drops].map(([k, v]) => [`drop:${k}`, String(v)])),
+    },
   };
 }
 

@@ -260,6 +260,20 @@ export class WireguardRunner {
       },
     });
     new Counter({
+      name: 'tsplane_wireguard_tun_offload_total', help: 'TUN offload work: superpackets read and split, segments joined and written.',
+      labelNames: ['interface', 'kind'], registers,
+      collect() {
+        this.reset();
+        for (const [name, r] of running) {
+          const o = r.node.stats().tunOffload;
+          this.inc({ interface: name, kind: 'superpackets_read' }, Number(o.superpacketsRead));
+          this.inc({ interface: name, kind: 'segments_split' }, Number(o.segmentsSplit));
+          this.inc({ interface: name, kind: 'superpackets_written' }, Number(o.superpacketsWritten));
+          this.inc({ interface: name, kind: 'segments_coalesced' }, Number(o.segmentsCoalesced));
+        }
+      },
+    });
+    new Counter({
       name: 'tsplane_wireguard_drops_total', help: 'Packets dropped by the WireGuard core or edges, by reason.',
       labelNames: ['interface', 'reason'], registers,
       collect() {

@@ -140,6 +140,7 @@ stop_timeout: 5s
     const text = await fetchInA('http://127.0.0.1:9090/metrics');
     expect(text.startsWith('200\n')).toBe(true);
     expect(text).toMatch(new RegExp(`^tsplane_wireguard_packets_total\\{interface="${ifA}",path="udp_received"\\} [1-9]`, 'm'));
+    expect(text).toMatch(new RegExp(`^tsplane_wireguard_tun_offload_total\\{interface="${ifA}",kind="superpackets_read"\\} \\d+`, 'm'));
     expect(text).toMatch(/^tsplane_derp_\w+/m);
     expect(text).toMatch(/^tsplane_dns_queries_total\{/m);
     expect(text).toMatch(/^tsplane_nodejs_eventloop_lag_p99_seconds /m);
