@@ -1,6 +1,7 @@
 /**
  * Numeric IP text for the configuration interface, in the shapes the UAPI uses: `IP/bits`
- * prefixes (host bits kept) and `IP:port` / `[IPv6]:port` endpoints, plus formatting with
+ * prefixes (host bits kept) and `IP:port` / `[IPv6]:port` / `[IPv6%zone]:port` endpoints (a
+ * link-local peer names the interface it is reached on, as wireguard-go accepts), plus formatting with
  * IPv4-mapped addresses in mixed notation. The address grammar itself (strict dotted quads,
  * RFC 4291 §2.2 IPv6, no zone ids) is the shared one in src/runtime/ip-address.ts. Untrusted text: every parser
  * returns `undefined` instead of throwing. No hostnames: `wg` resolves them before it talks
@@ -41,7 +42,13 @@ export function formatIpPrefix(prefix: IpPrefix): string {
   return `${formatIpAddress(prefix.address)}/${prefix.bits}`;
 }
 
-/** Parses `a.b.c.d:port` or `[v6]:port` (numeric only). The address comes back canonical. */
+/** An IPv6 zone: an interface name (at most 15 characters, as IFNAMSIZ allows) or its index. */
+const ZONE_RE = /^[A-Za-z0-9_.=+-]{1,15}$/;
+
+/**
+ * Parses `a.b.c.d:port`, `[v6]:port` or `[v6%zone]:port` (numeric only). The address comes back
+ * canonical, with its `%zone` kept as given (the form Node's dgram also reports senders in).
+ */
 export function parseEndpoint(text: string): Endpoint | undefined {
   let host: string;
   let portText: string;
@@ -61,9 +68,12 @@ export function parseEndpoint(text: string): Endpoint | undefined {
   if (!/^(0|[1-9][0-9]{0,4})$/.test(portText)) return undefined;
   const port = Number(portText);
   if (port > 65535) return undefined;
-  const ip = parseIpAddress(host);
-  if (!ip) return undefined;
-  return { family: ip.family, address: formatIpAddress(ip.address), port };
+  const pct = host.indexOf('%');
+  const zone = pct < 0 ? undefined : host.slice(pct + 1);
+  if (zone !== undefined && !ZONE_RE.test(zone)) return undefined;
+  const ip = parseIpAddress(pct < 0 ? host : host.slice(0, pct));
+  if (!ip || (zone !== undefined && ip.family !== 6)) return undefined;
+  return { family: ip.family, address: formatIpAddress(ip.address) + (zone !== undefined ? `%${zone}` : ''), port };
 }
 
 /** Formats an endpoint as `wg` expects it: IPv6 in brackets. */

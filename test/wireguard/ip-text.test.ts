@@ -72,6 +72,16 @@ describe('IP text', () => {
     expect(parseEndpoint('1.2.3.4:')).toBeUndefined();
   });
 
+  it('keeps an IPv6 zone (interface name or index) and refuses zones elsewhere', () => {
+    const e = parseEndpoint('[FE80:0::1%veth0]:51820')!;
+    expect(e).toEqual({ family: 6, address: 'fe80::1%veth0', port: 51820 });
+    expect(formatEndpoint(e)).toBe('[fe80::1%veth0]:51820');
+    expect(parseEndpoint('[fe80::1%3]:1')).toEqual({ family: 6, address: 'fe80::1%3', port: 1 });
+    for (const bad of ['10.0.0.1%eth0:1', '[fe80::1%]:1', '[fe80::1%a/b]:1', '[fe80::1%0123456789abcdef]:1', '[fe80::1%%x]:1', '[fe80::1%x y]:1']) {
+      expect(parseEndpoint(bad), bad).toBeUndefined();
+    }
+  });
+
   it('parses prefixes with their bit lengths bounded by the family', () => {
     expect(parseIpPrefix('::/0')).toEqual({ family: 6, address: new Uint8Array(16), bits: 0 });
     expect(parseIpPrefix('::/129')).toBeUndefined();

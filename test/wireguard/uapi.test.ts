@@ -135,6 +135,11 @@ describe('UAPI set parsing', () => {
     expect(c.peers[0]!.endpoint).toEqual({ family: 6, address: '2001:db8::1', port: 9 });
   });
 
+  it('keeps the zone of a link-local endpoint (as wireguard-go does)', () => {
+    const c = set(`set=1\npublic_key=${K2}\nendpoint=[fe80::1%eth0]:51820\n\n`);
+    expect(c.peers[0]!.endpoint).toEqual({ family: 6, address: 'fe80::1%eth0', port: 51820 });
+  });
+
   it('accepts peer flags, PSK, several peers and allowed_ip removal', () => {
     const c = set(
       `set=1\npublic_key=${K2}\nremove=true\npublic_key=${K3}\nupdate_only=true\npreshared_key=${K1}\n` +
@@ -172,6 +177,8 @@ describe('UAPI set parsing', () => {
     ['an unknown peer key', `set=1\npublic_key=${K2}\nfoo=bar\n\n`],
     ['a hostname endpoint', `set=1\npublic_key=${K2}\nendpoint=example.com:51820\n\n`],
     ['an unbracketed IPv6 endpoint', `set=1\npublic_key=${K2}\nendpoint=2001:db8::1:51820\n\n`],
+    ['a zone on an IPv4 endpoint', `set=1\npublic_key=${K2}\nendpoint=192.0.2.1%eth0:51820\n\n`],
+    ['a malformed zone', `set=1\npublic_key=${K2}\nendpoint=[fe80::1%eth/0]:51820\n\n`],
     ['an endpoint without a port', `set=1\npublic_key=${K2}\nendpoint=192.0.2.1\n\n`],
     ['a keepalive above 65535', `set=1\npublic_key=${K2}\npersistent_keepalive_interval=70000\n\n`],
     ['a prefix without bits', `set=1\npublic_key=${K2}\nallowed_ip=10.0.0.1\n\n`],

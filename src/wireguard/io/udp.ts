@@ -37,6 +37,7 @@ import {
   SOL_UDP,
   UDP_SEGMENT,
   errnoName,
+  ifNameToIndex,
   sysBind,
   sysClose,
   sysGetsockname,
@@ -81,12 +82,23 @@ export interface UdpBind {
   close(): Promise<void>;
 }
 
-/** The sockaddr_in / sockaddr_in6 for a numeric endpoint; undefined if the address does not parse (a zone id). */
+/**
+ * The sockaddr_in / sockaddr_in6 for a numeric endpoint; an IPv6 `%zone` (interface name or
+ * index) becomes sin6_scope_id. Undefined if the address does not parse or the interface is
+ * unknown (dgram then reports the error).
+ */
 function endpointSockaddr(to: Endpoint): Uint8Array | undefined {
-  const addr = to.family === 4 ? parseIpv4(to.address) : parseIpv6(to.address);
+  const pct = to.family === 6 ? to.address.indexOf('%') : -1;
+  const addr = to.family === 4 ? parseIpv4(to.address) : parseIpv6(pct < 0 ? to.address : to.address.slice(0, pct));
   if (!addr) return undefined;
   const sa = sockaddr(to.family, to.port);
   sa.set(addr, to.family === 4 ? 4 : 8); // sin_addr at 4; sin6_addr at 8 (after flowinfo)
+  if (pct >= 0) {
+    const zone = to.address.slice(pct + 1);
+    const index = /^\d{1,10}$/.test(zone) ? Number(zone) : ifNameToIndex(zone);
+    if (!(index > 0 && index <= 0xffffffff)) return undefined;
+    new DataView(sa.buffer).setUint32(24, index, true); // sin6_scope_id at 24, host order (little-endian here)
+  }
   return sa;
 }
 
