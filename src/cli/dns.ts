@@ -18,6 +18,7 @@ import { cacheOptionsFrom, forwarderRouting } from '../dns/forwarder-config.js';
 import { startDnsServer, type ClientHandle, type ListenAddress } from '../dns/io/server.js';
 import type { UdpListenerStats } from '../dns/io/udp-listener.js';
 import type { RateLimitOptions } from '../dns/rate-limit.js';
+import { ClientAccess } from '../dns/access-control.js';
 import { startFiltering, type Filtering } from '../dns/io/filtering.js';
 import { openQueryLog } from '../dns/io/query-log.js';
 import type { UpstreamTransportOptions } from '../dns/io/upstream.js';
@@ -98,7 +99,7 @@ export async function startDnsService(config: DnsConfig, deps: DnsServiceDeps = 
   try {
     server = await startDnsServer({
       listen: config.listeners.map((l) => ({ host: l.address, port: l.port })), forwarder, scheduler, clock, logger, upstream: deps.upstream ?? {},
-      rateLimit: deps.rateLimit, udpBatch: deps.udpBatch,
+      rateLimit: deps.rateLimit ?? config.rateLimit, udpBatch: deps.udpBatch, access: new ClientAccess(config.access),
     });
   } catch (err) {
     filtering.close();

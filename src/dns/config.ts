@@ -6,6 +6,8 @@
  */
 import { loadConfigFile, type ConfigNode, type ConfigSources } from '../runtime/config-file.js';
 import type { IpAddress } from '../runtime/ip-address.js';
+import type { AccessControlConfig } from './access-control.js';
+import type { RateLimitOptions } from './rate-limit.js';
 import { normalizeDomain } from './blocklist.js';
 import { LOCAL_RECORD_TYPES, MAX_TTL_S, type LocalRecordInput } from './local-records.js';
 import { BLOCK_ANSWER_MODES, type BlockAnswerMode } from './policy.js';
@@ -80,6 +82,10 @@ export interface DnsConfig {
   readonly local: DnsLocalConfig;
   readonly metrics: boolean;
   readonly queryLog: QueryLogConfig;
+  /** `access: { allow, deny }`: clients served, refused or ignored (default: everyone). */
+  readonly access: AccessControlConfig;
+  /** `rate_limit: { qps, burst }` per client address; over-limit queries are dropped. */
+  readonly rateLimit?: RateLimitOptions;
 }
 
 const DAY_MS = 86_400_000;
@@ -93,7 +99,7 @@ export function dnsSection(root: ConfigNode): ConfigNode {
 
 /** Validates a `dns:` mapping. */
 export function parseDnsConfig(node: ConfigNode): DnsConfig {
-  node.expectKeys(['listen', 'upstreams', 'routes', 'default_group', 'cache', 'blocking', 'local', 'metrics', 'query_log']);
+  node.expectKeys(['listen', 'upstreams', 'routes', 'default_group', 'cache', 'blocking', 'local', 'metrics', 'query_log', 'access', 'rate_limit']);
   const listenNode = node.require('listen');
   const listeners = listenNode.listOrOne().map(parseListenAddress);
   if (listeners.length === 0) listenNode.fail('needs at least one address');
@@ -118,7 +124,21 @@ export function parseDnsConfig(node: ConfigNode): DnsConfig {
     local: parseLocal(node.get('local')),
     metrics: node.get('metrics')?.bool() ?? true,
     queryLog: parseQueryLog(node.get('query_log')),
+    access: parseAccess(node.get('access')),
+    ...(node.has('rate_limit') ? { rateLimit: parseRateLimit(node.require('rate_limit')) } : {}),
   };
+}
+
+function parseAccess(n: ConfigNode | undefined): AccessControlConfig {
+  n?.expectKeys(['allow', 'deny']);
+  const prefixes = (k: string) => n?.get(k)?.listOrOne().map((p) => p.cidr()) ?? [];
+  return { allow: prefixes('allow'), deny: prefixes('deny') };
+}
+
+function parseRateLimit(n: ConfigNode): RateLimitOptions {
+  n.expectKeys(['qps', 'burst']);
+  const qps = n.require('qps').int({ min: 1, max: 1_000_000 });
+  return { qps, ...(n.has('burst') ? { burst: n.require('burst').int({ min: 1, max: 10_000_000 }) } : {}) };
 }
 
 function parseCache(n: ConfigNode | undefined): DnsCacheConfig {

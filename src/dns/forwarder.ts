@@ -74,9 +74,10 @@ export class Forwarder<C> {
   /**
    * A client query arrived over `transport`. `bytes` is only borrowed for this call (the UDP edge
    * receives into a reused buffer): anything kept for later — a query waiting on an upstream —
-   * keeps its own copy of the question.
+   * keeps its own copy of the question. `refused`: the edge's access control does not serve this
+   * client, so a well-formed query is answered REFUSED (route label `refused`).
    */
-  handleQuery(bytes: Uint8Array, client: C, transport: ClientTransport, nowMs: number): ForwarderAction<C>[] {
+  handleQuery(bytes: Uint8Array, client: C, transport: ClientTransport, nowMs: number, refused = false): ForwarderAction<C>[] {
     this.stats.queries++;
     const p = parseMessage(bytes, true);
     if (!p.ok) {
@@ -91,6 +92,7 @@ export class Forwarder<C> {
       id: msg.id, flags: msg.flags, question: bytes.subarray(HEADER_BYTES, msg.questionEnd), edns: msg.edns,
       maxBytes: transport === 'udp' ? udpLimitFor(msg.edns) : undefined,
     };
+    if (refused) return this.#reply(client, transport, msg, 'refused', buildErrorResponse(view, Rcode.REFUSED), nowMs);
     if ((msg.flags & OPCODE_MASK) !== 0) return this.#reply(client, transport, msg, 'none', buildErrorResponse(view, Rcode.NOTIMP), nowMs);
     if (msg.qdcount !== 1 || msg.questionCompressed) {
       this.stats.formerr++;

@@ -239,3 +239,21 @@ describe('parseDnsConfig robustness', () => {
     );
   });
 });
+
+describe('parseDnsConfig: access and rate_limit', () => {
+  it('parses allow/deny prefixes and the rate limit; defaults serve everyone, unlimited', () => {
+    const c = parse(`${MINIMAL}  access:\n    allow: [10.0.0.0/8, 'fd00::/8']\n    deny: 10.66.0.0/16\n  rate_limit: { qps: 20, burst: 40 }\n`);
+    expect(c.access.allow.map((p) => p.prefixLength)).toEqual([8, 8]);
+    expect(c.access.deny).toHaveLength(1);
+    expect(c.rateLimit).toEqual({ qps: 20, burst: 40 });
+    const d = parse(MINIMAL);
+    expect(d.access).toEqual({ allow: [], deny: [] });
+    expect(d.rateLimit).toBeUndefined();
+  });
+  it('names the line and key of a bad prefix or rate', () => {
+    const e = configError(`${MINIMAL}  access:\n    allow: [10.0.0.0/33]\n`);
+    expect([e.line, e.key]).toEqual([8, 'dns.access.allow[0]']);
+    const r = configError(`${MINIMAL}  rate_limit: { qps: 0 }\n`);
+    expect(r.key).toBe('dns.rate_limit.qps');
+  });
+});

@@ -12,6 +12,7 @@ import type { DeadlineSource, Scheduler } from '../../runtime/loop.js';
 import type { Logger } from '../../runtime/log.js';
 import type { Forwarder, ForwarderAction } from '../forwarder.js';
 import { RateLimiter, type RateLimitOptions } from '../rate-limit.js';
+import type { AccessDecision, ClientAccess } from '../access-control.js';
 import { TcpFrameDecoder, frameMessage } from '../tcp-frame.js';
 import { bindUdpListener, type UdpClient, type UdpListener, type UdpListenerStats } from './udp-listener.js';
 import { UpstreamTransports, type UpstreamTransportOptions } from './upstream.js';
@@ -46,6 +47,8 @@ export interface DnsServerOptions {
   readonly rateLimit?: RateLimitOptions | undefined;
   /** recvmmsg/sendmmsg batching on IPv4 UDP listeners (default true; false for A/B benchmarks). */
   readonly udpBatch?: boolean | undefined;
+  /** Which clients are served, refused or ignored (access-control.ts). Default: everyone. */
+  readonly access?: ClientAccess | undefined;
 }
 
 export interface DnsServer {
@@ -67,6 +70,14 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   const maxInflight = opts.maxTcpInflight ?? 32;
   let closed = false;
   const limiter = opts.rateLimit ? new RateLimiter(opts.rateLimit) : undefined;
+  const access = opts.access && !opts.access.open ? opts.access : undefined;
+  // UDP client objects are cached per source address by the listener: remember their verdict.
+  const udpVerdicts = new WeakMap<UdpClient, AccessDecision>();
+  const udpVerdict = (c: UdpClient): AccessDecision => {
+    let v = udpVerdicts.get(c);
+    if (v === undefined) udpVerdicts.set(c, (v = access!.decide(c.address)));
+    return v;
+  };
 
   const dispatch = (actions: ForwarderAction<ClientHandle>[]): void => {
     if (closed) return;
@@ -129,6 +140,11 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
       sock.destroy();
       return;
     }
+    const verdict = access ? access.decide(sock.remoteAddress ?? '') : 'allow';
+    if (verdict === 'drop') {
+      sock.destroy();
+      return;
+    }
     const conn: TcpClient = { sock, inflight: 0 };
     const handle: ClientHandle = { kind: 'tcp', conn };
     tcpClients.add(conn);
@@ -145,7 +161,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
         if (limiter && !limiter.allow(sock.remoteAddress ?? '', clock.monotonicMs())) return;
         conn.inflight++;
         const droppedBefore = forwarder.stats.dropped;
-        const actions = forwarder.handleQuery(m, handle, 'tcp', clock.monotonicMs());
+        const actions = forwarder.handleQuery(m, handle, 'tcp', clock.monotonicMs(), verdict === 'refuse');
         // A query the core dropped gets no answer: do not count it against the connection.
         if (forwarder.stats.dropped !== droppedBefore) conn.inflight--;
         dispatch(actions);
@@ -182,9 +198,11 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
               nowMs = clock.monotonicMs();
             },
             datagram: (bytes, client) => {
+              const verdict = access ? udpVerdict(client) : 'allow';
+              if (verdict === 'drop') return;
               if (limiter && !limiter.allow(client.address, nowMs)) return;
               try {
-                dispatch(forwarder.handleQuery(bytes, client, 'udp', nowMs));
+                dispatch(forwarder.handleQuery(bytes, client, 'udp', nowMs, verdict === 'refuse'));
               } catch (err) {
                 internalError(err);
               }
