@@ -7,6 +7,7 @@ import type { ConfigNode } from '../runtime/config-file.js';
 import { parseHostPort } from '../runtime/config-file.js';
 import { formatIpAddress, parseIpAddress, type IpAddress, type IpPrefix } from '../runtime/ip-address.js';
 import { normalizeDomain } from './blocklist.js';
+import { SINGLE_LABEL_SUFFIX } from './router.js';
 
 /** Upstream transports. `udp` retries over TCP when the answer is truncated (RFC 7766). */
 export const UPSTREAM_PROTOCOLS = ['udp', 'tcp', 'tls', 'https'] as const;
@@ -141,20 +142,26 @@ export function parseRoutes(node: ConfigNode, groups: readonly string[]): DnsRou
   const out: DnsRoute[] = [];
   const seen = new Map<string, number>();
   for (const r of node.list()) {
-    r.expectKeys(['suffix', 'reverse', 'group', 'internal_only']);
+    r.expectKeys(['suffix', 'reverse', 'single_label', 'group', 'internal_only']);
     const groupNode = r.require('group');
     const group = groupNode.oneOf(groups);
     const internalOnly = r.get('internal_only')?.bool() ?? true;
     const suffixNode = r.get('suffix');
     const reverseNode = r.get('reverse');
-    if ((suffixNode === undefined) === (reverseNode === undefined)) r.fail("give exactly one of 'suffix' (a domain) or 'reverse' (a CIDR)");
+    const singleNode = r.get('single_label');
+    if ([suffixNode, reverseNode, singleNode].filter((n) => n !== undefined).length !== 1) {
+      r.fail("give exactly one of 'suffix' (a domain), 'reverse' (a CIDR) or 'single_label: true' (names without a dot)");
+    }
     const add = (at: ConfigNode, suffix: string, cidr: string | undefined): void => {
       const first = seen.get(suffix);
       if (first !== undefined) at.fail(`route for '${suffix}' already given on line ${first}`);
       seen.set(suffix, at.line);
       out.push({ suffix, group, internalOnly, cidr });
     };
-    if (suffixNode) {
+    if (singleNode) {
+      if (!singleNode.bool()) singleNode.fail("write 'single_label: true', or leave the route out");
+      add(singleNode, SINGLE_LABEL_SUFFIX, undefined);
+    } else if (suffixNode) {
       const sn: ConfigNode = suffixNode;
       const suffix = normalizeDomain(suffixNode.string());
       if (suffix === undefined) sn.fail(`'${sn.string()}' is not a domain suffix (e.g. home.lan)`);

@@ -22,7 +22,7 @@ import {
   EDE_NO_REACHABLE_AUTHORITY, buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, finishCopyForClient, finishForClient, udpLimitFor,
   type ClientView,
 } from './response.js';
-import { LOCAL_NXDOMAIN_GROUP } from './router.js';
+import { LOCAL_NXDOMAIN_GROUP, SINGLE_LABEL_SUFFIX } from './router.js';
 import { HealthTable } from './upstream-health.js';
 import type { UpstreamSpec } from './upstream-spec.js';
 import { QueryIdPool, answeredEvent, isTimerLive, type Attempt, type AnswerInfo, type Pending, type Timer } from './pending-query.js';
@@ -102,7 +102,7 @@ export class Forwarder<C> {
     if (msg.qtype === RrType.AXFR || msg.qtype === RrType.IXFR) return this.#reply(client, transport, msg, 'none', buildErrorResponse(view, Rcode.REFUSED), nowMs);
 
     const route = this.#opts.routes.lookup(msg.qname);
-    if (route.suffix === '') {
+    if (route.suffix === '' || route.suffix === SINGLE_LABEL_SUFFIX) {
       const special = specialUseAnswer(view, msg.qname, msg.qtype);
       if (special) {
         this.stats.local++;

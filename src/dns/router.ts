@@ -10,6 +10,12 @@ import { formatIpAddress, parseIpv6 as parseIpv6Bytes } from '../runtime/ip-addr
 /** Group name of routes answered NXDOMAIN locally (dnsmasq `--bogus-priv` for private reverse zones). */
 export const LOCAL_NXDOMAIN_GROUP = '!nxdomain';
 
+/**
+ * The route suffix that stands for every single-label name (`nas`, `printer`): blocky's `.`
+ * conditional mapping, dnsmasq's `--server=//ip`. Not a valid domain, so it never collides.
+ */
+export const SINGLE_LABEL_SUFFIX = '!single-label';
+
 export interface Route {
   /** Lower-case presentation suffix without leading/trailing dots; '' matches every name. */
   readonly suffix: string;
@@ -31,11 +37,13 @@ export function normalizeSuffix(text: string): string {
 export class RouteTable {
   readonly #bySuffix = new Map<string, Route>();
   readonly #default: Route;
+  readonly #singleLabel: Route | undefined;
 
   /** Later routes with the same suffix replace earlier ones. */
   constructor(routes: readonly Route[], defaultGroup: string) {
     for (const r of routes) this.#bySuffix.set(normalizeSuffix(r.suffix), { ...r, suffix: normalizeSuffix(r.suffix) });
     this.#default = this.#bySuffix.get('') ?? { suffix: '', group: defaultGroup, internalOnly: false };
+    this.#singleLabel = this.#bySuffix.get(SINGLE_LABEL_SUFFIX);
   }
 
   get routes(): readonly Route[] {
@@ -50,16 +58,18 @@ export class RouteTable {
     if (this.#bySuffix.size === 0) return this.#default;
     const exact = this.#bySuffix.get(qname);
     if (exact) return exact;
+    let dotted = false;
     for (let i = 0; i < qname.length; i++) {
       const c = qname.charCodeAt(i);
       if (c === 0x5c) {
         i++; // skip the escaped character; \DDD digits are never dots
       } else if (c === 0x2e) {
+        dotted = true;
         const r = this.#bySuffix.get(qname.slice(i + 1));
         if (r) return r;
       }
     }
-    return this.#default;
+    return !dotted && qname !== '' && this.#singleLabel !== undefined ? this.#singleLabel : this.#default;
   }
 }
 

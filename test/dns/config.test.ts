@@ -257,3 +257,13 @@ describe('parseDnsConfig: access and rate_limit', () => {
     expect(r.key).toBe('dns.rate_limit.qps');
   });
 });
+
+describe('parseDnsConfig: single-label route', () => {
+  it('accepts single_label: true, and refuses it beside a suffix or set to false', () => {
+    const groups = `  upstreams:\n    public: { servers: 127.0.0.1:5301 }\n    lan: { servers: 127.0.0.1:5300 }\n  default_group: public\n`;
+    const c = parse(`dns:\n  listen: 127.0.0.1:5353\n${groups}  routes:\n    - { single_label: true, group: lan }\n`);
+    expect(c.routes).toEqual([{ suffix: '!single-label', group: 'lan', internalOnly: true, cidr: undefined }]);
+    expect(configError(`dns:\n  listen: 127.0.0.1:5353\n${groups}  routes:\n    - { single_label: true, suffix: lan, group: lan }\n`).message).toMatch(/exactly one of/);
+    expect(configError(`dns:\n  listen: 127.0.0.1:5353\n${groups}  routes:\n    - { single_label: false, group: lan }\n`).key).toBe('dns.routes[0].single_label');
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RouteTable, formatIpv6, normalizeSuffix, parseIpv6, reverseZonesForCidr } from '../../src/dns/router.js';
+import { RouteTable, SINGLE_LABEL_SUFFIX, formatIpv6, normalizeSuffix, parseIpv6, reverseZonesForCidr } from '../../src/dns/router.js';
 import { parseUpstream } from '../support/upstream-text.js';
 
 describe('RouteTable', () => {
@@ -30,6 +30,15 @@ describe('RouteTable', () => {
   it('flags internal-only routes and uses the default group otherwise', () => {
     expect(table.lookup('x.home.lan')).toEqual({ suffix: 'home.lan', group: 'internal', internalOnly: true });
     expect(table.lookup('example.com')).toEqual({ suffix: '', group: 'public', internalOnly: false });
+  });
+  it('routes single-label names to a single_label route, and nothing else', () => {
+    const t = new RouteTable([{ suffix: SINGLE_LABEL_SUFFIX, group: 'lan', internalOnly: true }, { suffix: 'home.lan', group: 'internal', internalOnly: true }], 'public');
+    expect(t.lookup('nas').group).toBe('lan');
+    expect(t.lookup('a\\.b').group).toBe('lan'); // one label with an escaped dot inside
+    expect(t.lookup('nas.home.lan').group).toBe('internal');
+    expect(t.lookup('example.com').group).toBe('public');
+    expect(t.lookup('').group).toBe('public'); // the root is not a single-label name
+    expect(table.lookup('nas').group).toBe('public'); // without the route: the default
   });
   it('normalizes suffixes', () => {
     expect(normalizeSuffix('.Home.LAN.')).toBe('home.lan');
