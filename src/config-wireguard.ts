@@ -47,7 +47,7 @@ export interface WgInterfaceConfig {
   /** `optional: true`: run only as root and when the private key is available. */
   readonly optional: boolean;
   /** `derp_url`: a DERP relay to fall back to when direct UDP to a peer fails (a tsplane extension). */
-  readonly derpUrl?: string;
+  readonly derpUrl?: readonly string[];
 }
 
 export interface WireguardConfig {
@@ -109,7 +109,7 @@ function parseInterface(n: ConfigNode, readText: ReadText | undefined): ParsedIn
   const optional = n.get('optional')?.bool() ?? false;
   // Not a wg-quick key, so it may stand beside config_file as well as inline keys.
   const derpUrlNode = n.get('derp_url');
-  const derp = derpUrlNode ? { derpUrl: derpUrlNode.url(['http', 'https', 'ws', 'wss']).href } : {};
+  const derp = derpUrlNode ? { derpUrl: derpUrlNode.listOrOne().map((u) => u.url(['http', 'https', 'ws', 'wss']).href) } : {};
   const fileNode = n.get('config_file');
   if (fileNode) {
     for (const k of ['listen_port', 'fwmark', 'address', 'dns', 'mtu', 'peers']) {

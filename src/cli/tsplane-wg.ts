@@ -139,9 +139,10 @@ async function runDaemon(ifname: string): Promise<number> {
   try {
     const clock = new SystemClock();
     const device = new Device({ clock, rng: new SystemRng() });
-    const derpUrl = env.TSPLANE_DERP_URL;
-    if (derpUrl !== undefined && derpUrl !== '' && !URL.canParse(derpUrl)) throw new Error(`TSPLANE_DERP_URL: not a URL: ${derpUrl}`);
-    node = await WgNode.start({ ifname, device, clock, log, onStopped: (r) => stoppedBy(r), ...(derpUrl ? { derpUrl } : {}) });
+    // One relay URL, or several (the nodes of a meshed region) separated by commas.
+    const derpUrl = (env.TSPLANE_DERP_URL ?? '').split(',').map((u) => u.trim()).filter((u) => u !== '');
+    for (const u of derpUrl) if (!URL.canParse(u)) throw new Error(`TSPLANE_DERP_URL: not a URL: ${u}`);
+    node = await WgNode.start({ ifname, device, clock, log, onStopped: (r) => stoppedBy(r), ...(derpUrl.length > 0 ? { derpUrl } : {}) });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     report(`error: ${message}`);

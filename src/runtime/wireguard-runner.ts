@@ -143,7 +143,7 @@ export class WireguardRunner {
         continue;
       }
       const before = r.config;
-      if (before.derpUrl !== iface.derpUrl) {
+      if (String(before.derpUrl) !== String(iface.derpUrl)) {
         this.#log.warn({ ifname: iface.name }, 'wireguard: derp_url changed; it takes effect when the interface restarts');
       }
       const change = peerDiff(before, iface);

@@ -181,6 +181,32 @@ describe('DerpClient failures and reconnects', () => {
     await expect(client({ url, reconnect: false }).connect()).rejects.toThrow();
   });
 
+  it('with several URLs, moves past a dead one to the next (and from a handshake failure too)', async () => {
+    const dead = await startRelay();
+    const deadUrl = dead.url;
+    await dead.close();
+    const refuses: Server = createServer((_req, res) => res.writeHead(404).end('nope'));
+    await new Promise<void>((r) => refuses.listen(0, '127.0.0.1', r));
+    const live = await startRelay();
+    try {
+      const refusedUrl = `http://127.0.0.1:${(refuses.address() as AddressInfo).port}/derp`;
+      const c = client({ url: [deadUrl, refusedUrl, live.url], backoff: { initialMs: 10, maxMs: 50 } });
+      expect(String(c.url)).toBe(deadUrl);
+      c.start();
+      await until(() => c.connected);
+      expect(String(c.url)).toBe(live.url);
+      const peer = client({ url: live.url, reconnect: false });
+      await peer.connect();
+      const got = nextPacket(peer);
+      c.sendPacket(peer.publicKey, Uint8Array.of(7));
+      expect(toHex((await got).data)).toBe('07');
+    } finally {
+      refuses.closeAllConnections();
+      await new Promise((r) => refuses.close(r));
+      await live.close();
+    }
+  });
+
   it('reconnects after the server restarts on the same port', async () => {
     const r1 = await startRelay();
     const port = r1.port;

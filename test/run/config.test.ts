@@ -142,7 +142,9 @@ describe('wireguard section, inline', () => {
   });
   it('derp_url names the relay to fall back to; a non-http(s)/ws(s) URL is an error at its line', () => {
     const c = parse(wg(`      private_key: ${PRIV}\n      derp_url: http://127.0.0.1:3340/derp\n`));
-    expect(c.wireguard!.interfaces[0]!.derpUrl).toBe('http://127.0.0.1:3340/derp');
+    expect(c.wireguard!.interfaces[0]!.derpUrl).toEqual(['http://127.0.0.1:3340/derp']);
+    const two = parse(wg(`      private_key: ${PRIV}\n      derp_url: [https://derp1.example/derp, https://derp2.example/derp]\n`));
+    expect(two.wireguard!.interfaces[0]!.derpUrl).toEqual(['https://derp1.example/derp', 'https://derp2.example/derp']);
     expect(parse(wg(`      private_key: ${PRIV}\n`)).wireguard!.interfaces[0]!.derpUrl).toBeUndefined();
     const e = errorOf(wg(`      private_key: ${PRIV}\n      derp_url: ftp://127.0.0.1/derp\n`));
     expect([e.line, e.key]).toEqual([5, 'wireguard.interfaces[0].derp_url']);

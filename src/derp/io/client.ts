@@ -36,8 +36,11 @@ export interface BackoffOptions {
 }
 
 export interface DerpClientOptions {
-  /** `http(s)://host[:port][/derp]` for Upgrade: DERP, `ws(s)://…` for WebSocket. */
-  readonly url: string | URL;
+  /**
+   * `http(s)://host[:port][/derp]` for Upgrade: DERP, `ws(s)://…` for WebSocket. Several URLs
+   * (the nodes of one meshed region) are tried in turn: each failed connect moves to the next.
+   */
+  readonly url: string | URL | readonly (string | URL)[];
   readonly privateKey: NodePrivateKey;
   /** Force a transport regardless of scheme (`derp check --ws`). */
   readonly transport?: DerpTransportKind;
@@ -73,6 +76,8 @@ interface PendingPing {
 export class DerpClient implements DeadlineSource {
   readonly publicKey: NodePublicKey;
   readonly #opts: DerpClientOptions;
+  readonly #urls: (string | URL)[];
+  #urlIndex = 0;
   readonly #clock: Clock;
   readonly #rng: Rng;
   readonly #scheduler: Scheduler;
@@ -98,12 +103,19 @@ export class DerpClient implements DeadlineSource {
 
   constructor(opts: DerpClientOptions) {
     this.#opts = opts;
+    this.#urls = Array.isArray(opts.url) ? [...(opts.url as readonly (string | URL)[])] : [opts.url as string | URL];
+    if (this.#urls.length === 0) throw new TsplaneError('DERP_ERR_URL', 'DerpClient: no URL given');
     this.publicKey = publicKeyOf(opts.privateKey);
     this.#clock = opts.clock ?? new SystemClock();
     this.#rng = opts.rng ?? new SystemRng();
     this.#ownScheduler = opts.scheduler === undefined;
     this.#scheduler = opts.scheduler ?? new Scheduler(this.#clock);
     this.#scheduler.add(this);
+  }
+
+  /** The URL in use (or tried next). */
+  get url(): string | URL {
+    return this.#urls[this.#urlIndex]!;
   }
 
   /** True after ServerInfo on the current connection. */
@@ -248,11 +260,18 @@ export class DerpClient implements DeadlineSource {
   }
 
   async #connectOnce(): Promise<void> {
-    const stream = await dialDerp(this.#opts.url, {
+    const url = this.url;
+    let stream;
+    try {
+      stream = await dialDerp(url, {
       ...(this.#opts.transport ? { transport: this.#opts.transport } : {}),
       ...(this.#opts.tls ? { tls: this.#opts.tls } : {}),
       ...(this.#opts.dialTimeoutMs ? { timeoutMs: this.#opts.dialTimeoutMs } : {}),
-    });
+      });
+    } catch (err) {
+      this.#nextUrl();
+      throw err;
+    }
     if (this.#closed) {
       stream.close();
       throw new TsplaneError('DERP_ERR_CLOSED', 'DerpClient closed while connecting');
@@ -270,7 +289,10 @@ export class DerpClient implements DeadlineSource {
     await new Promise<void>((resolve, reject) => {
       this.#handshake = {
         resolve,
-        reject: (why: string) => reject(new TsplaneError('DERP_ERR_HANDSHAKE', `DERP handshake with ${String(this.#opts.url)} failed: ${why}`)),
+        reject: (why: string) => {
+          this.#nextUrl();
+          reject(new TsplaneError('DERP_ERR_HANDSHAKE', `DERP handshake with ${String(url)} failed: ${why}`));
+        },
       };
       stream.onData((bytes) => {
         if (this.#core !== core) return;
@@ -343,6 +365,11 @@ export class DerpClient implements DeadlineSource {
     if (wasConnected) for (const h of this.#disconnectedHandlers) h(reason);
     // Only a connection that once succeeded reconnects on its own; a failed connect() reports to its caller.
     if (wasConnected) this.#scheduleReconnect();
+  }
+
+  /** After a failed connect: the next URL of the list (if there are several). */
+  #nextUrl(): void {
+    this.#urlIndex = (this.#urlIndex + 1) % this.#urls.length;
   }
 
   #failPings(e: Error): void {

@@ -13,8 +13,8 @@ import { DerpClient } from '../../derp/io/client.js';
 import { clampPrivateKey, publicKeyOf, shortKey, type NodePublicKey } from '../../derp/keys.js';
 
 export interface WgDerpRelayOptions {
-  /** `http(s)://host[:port]/derp` or `ws(s)://…` (DerpClient). */
-  readonly url: string;
+  /** `http(s)://host[:port]/derp` or `ws(s)://…` (DerpClient); several: tried in turn on failure. */
+  readonly url: string | readonly string[];
   readonly clock: Clock;
   readonly log: Logger;
   /** The node's scheduler: the client's timeouts share its one timer. */
@@ -34,8 +34,9 @@ export class WgDerpRelay {
     this.#opts = opts;
   }
 
+  /** The relay URL in use (the first one before any connect). */
   get url(): string {
-    return this.#opts.url;
+    return String(this.#client?.url ?? (typeof this.#opts.url === 'string' ? this.#opts.url : this.#opts.url[0]));
   }
 
   /** True while the relay connection is up (after ServerInfo). */
@@ -61,8 +62,8 @@ export class WgDerpRelay {
     const client = new DerpClient({ url: this.#opts.url, privateKey: key, clock: this.#opts.clock, scheduler: this.#opts.scheduler });
     client.onPacket(this.#opts.onPacket);
     const log = this.#opts.log;
-    client.onConnected(() => log.info({ url: this.#opts.url, node: shortKey(client.publicKey) }, 'DERP relay connected'));
-    client.onDisconnected((reason) => log.info({ url: this.#opts.url, reason }, 'DERP relay disconnected'));
+    client.onConnected(() => log.info({ url: String(client.url), node: shortKey(client.publicKey) }, 'DERP relay connected'));
+    client.onDisconnected((reason) => log.info({ url: String(client.url), reason }, 'DERP relay disconnected'));
     void this.#replace(client, pubHex);
     client.start();
   }

@@ -42,7 +42,7 @@ export interface WgNodeOptions {
    * DERP relay URL (`http(s)://host[:port]/derp` or `ws(s)://…`) to fall back to when direct UDP
    * to a peer fails; tsplane-wg reads it from TSPLANE_DERP_URL. Absent: plain WireGuard.
    */
-  readonly derpUrl?: string;
+  readonly derpUrl?: string | readonly string[];
   /**
    * TUN offloads (tun.ts): 'tso+gro' (default), 'tso' or 'off'. Absent: TSPLANE_TUN_OFFLOAD
    * (`on`, `tso`, `off`; unset = on). The kernel may still refuse, and then the mode is 'off'.
