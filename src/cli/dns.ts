@@ -13,7 +13,7 @@ import { Scheduler } from '../runtime/loop.js';
 import { createRegistry, type Registry } from '../runtime/metrics.js';
 import { SystemRng, type Rng } from '../runtime/rng.js';
 import { loadDnsConfig, parseDnsConfig, type DnsConfig } from '../dns/config.js';
-import { Forwarder, type ForwarderObserver } from '../dns/forwarder.js';
+import { Forwarder, type ForwarderObserver, type UpstreamGroup } from '../dns/forwarder.js';
 import { cacheOptionsFrom, forwarderRouting } from '../dns/forwarder-config.js';
 import { startDnsServer, type ClientHandle, type ListenAddress } from '../dns/io/server.js';
 import type { UdpListenerStats } from '../dns/io/udp-listener.js';
@@ -50,7 +50,24 @@ export interface DnsService {
   rateLimited(): bigint;
   /** Counters of the batched UDP path (recvmmsg/sendmmsg). */
   udpStats(): UdpListenerStats;
+  /**
+   * Applies `next` without closing a socket (SIGHUP): routes, upstream groups, blocklists,
+   * access rules and rate limit. Only valid when `reconfigurable(current, next)`; the cache is
+   * kept unless routes or upstreams changed.
+   */
+  reconfigure(next: DnsConfig): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Stable text of a config part, for "did it change" (Uint8Array-safe). */
+function keyOf(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x instanceof Uint8Array ? Buffer.from(x).toString('hex') : x instanceof Map ? [...x.entries()] : x));
+}
+
+/** True when `next` differs from `prev` only in what `reconfigure` applies in place. */
+export function reconfigurable(prev: DnsConfig, next: DnsConfig): boolean {
+  return keyOf(prev.listeners) === keyOf(next.listeners) && keyOf(prev.cache) === keyOf(next.cache)
+    && prev.metrics === next.metrics && keyOf(prev.queryLog) === keyOf(next.queryLog);
 }
 
 function clientText(c: ClientHandle): string {
@@ -77,6 +94,14 @@ function observerFor(metrics: DnsMetrics | undefined, log: QueryLogSink | undefi
   };
 }
 
+/** Per-attempt and whole-query timeouts from the groups' own timeouts. */
+function forwarderTimeouts(groups: readonly UpstreamGroup[]): { attemptTimeoutMs: number; queryTimeoutMs: number } {
+  return {
+    attemptTimeoutMs: Math.max(...groups.map((g) => g.timeoutMs ?? 0), 1_000),
+    queryTimeoutMs: Math.max(4_000, 2 * Math.max(...groups.map((g) => (g.timeoutMs ?? 1_000) * Math.max(1, g.upstreams.length)))),
+  };
+}
+
 /** Starts filtering (local records, blocklists), the forwarder and its listeners. */
 export async function startDnsService(config: DnsConfig, deps: DnsServiceDeps = {}): Promise<DnsService> {
   const clock = deps.clock ?? new SystemClock();
@@ -91,8 +116,7 @@ export async function startDnsService(config: DnsConfig, deps: DnsServiceDeps = 
   const forwarder = new Forwarder<ClientHandle>({
     groups, routes, fallbackGroup, rng, cache: cacheOptionsFrom(config.cache), policy: filtering.policy,
     blockedAnswer: config.blocking.answer, blockedTtlS: config.blocking.blockedTtlS,
-    attemptTimeoutMs: Math.max(...groups.map((g) => g.timeoutMs ?? 0), 1_000),
-    queryTimeoutMs: Math.max(4_000, 2 * Math.max(...groups.map((g) => (g.timeoutMs ?? 1_000) * Math.max(1, g.upstreams.length)))),
+    ...forwarderTimeouts(groups),
     observer: observerFor(metrics, queryLog.sink, clock) as ForwarderObserver<unknown> | undefined,
   });
   let server;
@@ -108,15 +132,38 @@ export async function startDnsService(config: DnsConfig, deps: DnsServiceDeps = 
     throw err;
   }
   logger.info({ listen: server.addresses, groups: groups.map((g) => g.name), routes: config.routes.length }, 'dns: forwarder listening');
+  let current = config;
+  let currentFiltering = filtering;
+  const running = server;
   return {
     addresses: server.addresses,
     forwarder,
-    filtering,
+    get filtering() {
+      return currentFiltering;
+    },
     rateLimited: server.rateLimited,
     udpStats: server.udpStats,
+    async reconfigure(next) {
+      if (keyOf(current.blocking) !== keyOf(next.blocking)) {
+        // New lists: load them before swapping, so a bad list leaves the running policy alone.
+        const fresh = await startFiltering(next, { clock, logger, scheduler, ...(metrics ? { metrics } : {}) });
+        const old = currentFiltering;
+        currentFiltering = fresh;
+        old.close();
+      }
+      const routing = forwarderRouting(next, deps.privateReverseNxdomain ?? true);
+      const routesChanged = keyOf([current.routes, current.defaultGroup, [...current.groups]]) !== keyOf([next.routes, next.defaultGroup, [...next.groups]]);
+      forwarder.reconfigure({
+        groups: routing.groups, routes: routing.routes, fallbackGroup: routing.fallbackGroup, policy: currentFiltering.policy,
+        blockedAnswer: next.blocking.answer, blockedTtlS: next.blocking.blockedTtlS, ...forwarderTimeouts(routing.groups),
+      }, routesChanged);
+      running.reconfigure({ access: new ClientAccess(next.access), rateLimit: deps.rateLimit ?? next.rateLimit });
+      current = next;
+      logger.info({ groups: routing.groups.map((g) => g.name), routes: next.routes.length, cacheFlushed: routesChanged }, 'dns: reloaded in place');
+    },
     close: async () => {
       await server.close();
-      filtering.close();
+      currentFiltering.close();
       await queryLog.close();
       if (ownScheduler) scheduler.stop();
     },

@@ -43,6 +43,9 @@ export interface ForwarderOptions {
   readonly observer?: ForwarderObserver<unknown> | undefined;
 }
 
+/** What a reload may change without restarting the forwarder (forwarder.reconfigure). */
+export type ForwarderReconfig = Pick<ForwarderOptions, 'groups' | 'routes' | 'fallbackGroup' | 'policy' | 'blockedAnswer' | 'blockedTtlS' | 'attemptTimeoutMs' | 'queryTimeoutMs'>;
+
 export type ClientTransport = 'udp' | 'tcp';
 
 /** Why an upstream attempt failed (the metrics' closed label set). */

@@ -28,7 +28,7 @@ import type { UpstreamSpec } from './upstream-spec.js';
 import { QueryIdPool, answeredEvent, isTimerLive, type Attempt, type AnswerInfo, type Pending, type Timer } from './pending-query.js';
 import { specialUseAnswer, blockedAnswer, type PolicyDecision } from './local-answer.js';
 import type {
-  ClientTransport, ForwarderAction, ForwarderOptions, ForwarderStats, ReplySource, UpstreamFailureReason, UpstreamGroup,
+  ClientTransport, ForwarderAction, ForwarderOptions, ForwarderReconfig, ForwarderStats, ReplySource, UpstreamFailureReason, UpstreamGroup,
 } from './forwarder-types.js';
 
 export type * from './forwarder-types.js';
@@ -46,15 +46,15 @@ export class Forwarder<C> {
     dropped: 0n, blocked: 0n, local: 0n, unexpectedReplies: 0n, mismatchedReplies: 0n, malformedReplies: 0n,
     upstreamTimeouts: 0n, upstreamErrors: 0n, tcpRetries: 0n, fallbacks: 0n,
   };
-  readonly #opts: ForwarderOptions;
+  #opts: ForwarderOptions;
   readonly #groups = new Map<string, UpstreamGroup>();
   readonly #rotation = new Map<string, number>();
   readonly #pending = new Map<string, Pending<C>>();
   readonly #attempts = new Map<number, Attempt>();
   readonly #timers = new DeadlineHeap<Timer>();
   readonly #ids: QueryIdPool;
-  readonly #attemptTimeoutMs: number;
-  readonly #queryTimeoutMs: number;
+  #attemptTimeoutMs: number;
+  #queryTimeoutMs: number;
   #nextToken = 1;
 
   constructor(opts: ForwarderOptions) {
@@ -64,6 +64,20 @@ export class Forwarder<C> {
     for (const g of opts.groups) this.#groups.set(g.name, g);
     this.#attemptTimeoutMs = opts.attemptTimeoutMs ?? 1_000;
     this.#queryTimeoutMs = opts.queryTimeoutMs ?? 4_000;
+  }
+
+  /**
+   * Applies a reloaded configuration in place (SIGHUP): the next query sees the new routes,
+   * groups, policy and timeouts; queries already upstream finish with what they started with.
+   * `flushCache` when routes or upstreams changed (cached answers may have come from elsewhere).
+   */
+  reconfigure(next: ForwarderReconfig, flushCache: boolean): void {
+    this.#opts = { ...this.#opts, ...next };
+    this.#groups.clear();
+    for (const g of this.#opts.groups) this.#groups.set(g.name, g);
+    this.#attemptTimeoutMs = this.#opts.attemptTimeoutMs ?? 1_000;
+    this.#queryTimeoutMs = this.#opts.queryTimeoutMs ?? 4_000;
+    if (flushCache) this.cache.clear();
   }
 
   /** Number of upstream queries in flight (distinct coalesced questions). */

@@ -16,7 +16,7 @@
 import { readFileSync } from 'node:fs';
 import type { DerpSectionConfig, TsplaneConfig } from '../config.js';
 import { magicDnsPeers } from '../config-wireguard.js';
-import { startDnsService, type DnsService } from '../cli/dns.js';
+import { reconfigurable, startDnsService, type DnsService } from '../cli/dns.js';
 import { createLocalStore } from '../dns/io/filtering.js';
 import { peerRecords } from '../dns/local-records.js';
 import { generateNodePrivateKey, type NodePrivateKey } from '../derp/keys.js';
@@ -248,17 +248,18 @@ export class Runtime {
   }
 
   async #reloadDns(prev: TsplaneConfig, next: TsplaneConfig): Promise<void> {
-    const without = (c: TsplaneConfig) => (c.dns ? stableJson({ ...c.dns, local: undefined }) : undefined);
-    if (this.#dns && next.dns && without(prev) === without(next)) {
-      // Local data only: check it builds (CNAME conflicts), then swap it in place.
-      createLocalStore(next.dns.local);
+    if (this.#dns && prev.dns && next.dns && reconfigurable(prev.dns, next.dns)) {
+      // Same listeners, cache and logging: apply routes, upstreams, lists, access and local data
+      // in place, so no query meets a closed socket and the cache survives.
+      createLocalStore(next.dns.local); // throws on a bad local record before anything changes
+      await this.#dns.reconfigure(next.dns);
       this.#applyLocal(next);
       void this.#dns.filtering.blocklists.refreshDue(true).catch((err: unknown) => this.#log.warn({ err: String(err) }, 'dns: blocklist refresh failed'));
-      this.#log.info({ records: next.dns.local.records.length }, 'dns: local records reloaded');
+      this.#log.info({ records: next.dns.local.records.length }, 'dns: configuration reloaded in place');
       return;
     }
     if (this.#dns) {
-      this.#log.info('dns: routes, upstreams, lists or listeners changed; restarting the forwarder');
+      this.#log.info('dns: listeners, cache or query log changed; restarting the forwarder');
       await this.#dns.close();
       this.#dns = undefined;
     }

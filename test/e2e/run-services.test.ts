@@ -2,7 +2,8 @@
  * `tsplane run` end to end, one process with DERP + STUN + DNS + the admin listener on loopback:
  * DERP clients relay through it, dig queries follow the split route to real unbound upstreams,
  * /metrics merges every service with event-loop lag and RSS, /healthz reports each service,
- * SIGHUP swaps local records (and an invalid file keeps the old ones), SIGTERM tells DERP
+ * SIGHUP swaps local records (and an invalid file keeps the old ones) and applies a route change
+ * in place (no query unanswered meanwhile), SIGTERM tells DERP
  * clients `restarting` and exits 0.
  */
 import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
@@ -162,12 +163,19 @@ describe.skipIf(skip)('tsplane run: DERP + DNS + metrics in one process', () => 
     expect((await dig(ports.dnsPort, ['www.example.test', 'A'])).answers.map((a) => a.data)).toEqual(['192.0.2.7']);
   });
 
-  it('SIGHUP with a changed route restarts the forwarder on the same port with the new route', async () => {
+  it('SIGHUP with a changed route applies it in place: same sockets, cache flushed, new route', async () => {
     expect((await dig(ports.dnsPort, ['printer.home.lan', 'A'])).answers.map((a) => a.data)).toEqual(['10.1.2.3']);
     writeFileSync(cfg, configText({ ...ports, nasAddress: '10.0.0.99', homeGroup: 'public' }));
     const mark = ts.lines.length;
+    // Queries keep flowing while the reload happens: none may go unanswered.
+    const during = Array.from({ length: 20 }, (_, i) => dig(ports.dnsPort, [`www${i % 3 === 0 ? '' : i}.example.test`, 'A']));
     ts.proc.kill('SIGHUP');
     await ts.waitFor((l) => l.msg === 'tsplane: reloaded' && ts.lines.indexOf(l) >= mark);
+    const statuses = (await Promise.all(during)).map((r) => r.status);
+    expect(statuses.every((st) => st === 'NOERROR' || st === 'NXDOMAIN')).toBe(true);
+    const inPlace = ts.lines.slice(mark).find((l) => l.msg === 'dns: reloaded in place');
+    expect(inPlace?.['cacheFlushed']).toBe(true);
+    expect(ts.lines.slice(mark).some((l) => String(l.msg).includes('restarting the forwarder'))).toBe(false);
     expect((await dig(ports.dnsPort, ['printer.home.lan', 'A'])).answers.map((a) => a.data)).toEqual(['192.0.2.66']);
     expect((await dig(ports.dnsPort, ['nas.vpn.lan', 'A'])).answers.map((a) => a.data)).toEqual(['10.0.0.99']);
   }, 30_000);

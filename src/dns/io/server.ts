@@ -58,6 +58,8 @@ export interface DnsServer {
   rateLimited(): bigint;
   /** Batched-path counters summed over the UDP listeners. */
   udpStats(): UdpListenerStats;
+  /** Applies new access rules and rate limit to the next query (a reload; listeners stay). */
+  reconfigure(next: { readonly access: ClientAccess | undefined; readonly rateLimit: RateLimitOptions | undefined }): void;
   close(): Promise<void>;
 }
 
@@ -69,10 +71,12 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   const tcpClients = new Set<TcpClient>();
   const maxInflight = opts.maxTcpInflight ?? 32;
   let closed = false;
-  const limiter = opts.rateLimit ? new RateLimiter(opts.rateLimit) : undefined;
-  const access = opts.access && !opts.access.open ? opts.access : undefined;
+  let limiter = opts.rateLimit ? new RateLimiter(opts.rateLimit) : undefined;
+  let limiterKey = JSON.stringify(opts.rateLimit ?? null);
+  let limitedBefore = 0n;
+  let access = opts.access && !opts.access.open ? opts.access : undefined;
   // UDP client objects are cached per source address by the listener: remember their verdict.
-  const udpVerdicts = new WeakMap<UdpClient, AccessDecision>();
+  let udpVerdicts = new WeakMap<UdpClient, AccessDecision>();
   const udpVerdict = (c: UdpClient): AccessDecision => {
     let v = udpVerdicts.get(c);
     if (v === undefined) udpVerdicts.set(c, (v = access!.decide(c.address)));
@@ -243,5 +247,15 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
     for (const u of udpListeners) for (const k of Object.keys(sum) as (keyof UdpListenerStats)[]) sum[k] += u.stats[k];
     return sum;
   };
-  return { addresses: bound, rateLimited: () => limiter?.limited ?? 0n, udpStats, close: closeAll };
+  const reconfigure: DnsServer['reconfigure'] = (next) => {
+    access = next.access && !next.access.open ? next.access : undefined;
+    udpVerdicts = new WeakMap();
+    const key = JSON.stringify(next.rateLimit ?? null);
+    if (key !== limiterKey) {
+      limitedBefore += limiter?.limited ?? 0n;
+      limiter = next.rateLimit ? new RateLimiter(next.rateLimit) : undefined;
+      limiterKey = key;
+    }
+  };
+  return { addresses: bound, rateLimited: () => limitedBefore + (limiter?.limited ?? 0n), udpStats, reconfigure, close: closeAll };
 }
