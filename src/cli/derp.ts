@@ -20,7 +20,7 @@ import { SystemRng } from '../runtime/rng.js';
 import { generateNodePrivateKey, parseMeshKey, type NodePrivateKey } from '../derp/keys.js';
 import { loadOrCreateKeyFile } from '../derp/io/key-file.js';
 import { startDerpServer, type DerpServiceOptions } from '../derp/io/service.js';
-import { buildDerpMap, type DerpMapOptions } from '../derp/derp-map.js';
+import { buildDerpMap, formatDerpMapYaml, type DerpMapOptions } from '../derp/derp-map.js';
 import { runDerpCheck } from './derp-check.js';
 import { bootstrapNameError } from '../derp/bootstrap-dns.js';
 
@@ -52,6 +52,7 @@ map options:
   --region-id N (900–999 are for your own relays)  --region-code C  --hostname H
   [--region-name S] [--node-name S] [--stun-port N] [--derp-port N] [--ipv4 A] [--ipv6 A]
   [--cert-name S] [--can-port80] [--omit-default-regions]
+  [--format json|yaml]   yaml: lower-case keys for Headscale's derp.paths file (default json)
 `;
 
 /** Parses `HOST:PORT` or `[V6]:PORT`. */
@@ -206,6 +207,7 @@ function runDerpMap(args: string[]): number {
         'cert-name': { type: 'string' },
         'can-port80': { type: 'boolean', default: false },
         'omit-default-regions': { type: 'boolean', default: false },
+        format: { type: 'string', default: 'json' },
       },
       strict: true,
       allowPositionals: false,
@@ -228,11 +230,15 @@ function runDerpMap(args: string[]): number {
     canPort80: v['can-port80'],
     omitDefaultRegions: v['omit-default-regions'],
   };
+  if (v.format !== 'json' && v.format !== 'yaml') {
+    stderr.write('tsplane derp map: --format: want json (Tailscale, derp.urls) or yaml (Headscale derp.paths)\n');
+    return 2;
+  }
   const r = buildDerpMap(opts);
   if (!r.ok) {
     stderr.write(`tsplane derp map: ${r.problem}\n`);
     return 2;
   }
-  stdout.write(`${JSON.stringify(r.map, null, 2)}\n`);
+  stdout.write(v.format === 'yaml' ? formatDerpMapYaml(r.map) : `${JSON.stringify(r.map, null, 2)}\n`);
   return 0;
 }

@@ -52,3 +52,35 @@ export function buildDerpMap(o: Partial<DerpMapOptions>): DerpMapResult {
   if (o.omitDefaultRegions) map.omitDefaultRegions = true;
   return { ok: true, map };
 }
+
+/**
+ * The same map as YAML for Headscale's `derp.paths` files. Headscale reads those with a Go YAML
+ * decoder, which matches Go field names lower-cased (`regionid`, `hostname`, `stunport`, …) and
+ * needs the region IDs as integer keys — the JSON field names would be silently ignored there.
+ * Strings are written as double-quoted scalars (JSON string syntax is valid YAML).
+ */
+export function formatDerpMapYaml(map: Record<string, unknown>): string {
+  const lines = ['# DERP map for Headscale derp.paths (tsplane derp map --format yaml)'];
+  const scalar = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+  const regions = (map.Regions ?? {}) as Record<string, Record<string, unknown>>;
+  if (map.omitDefaultRegions === true) lines.push('omitdefaultregions: true');
+  lines.push('regions:');
+  for (const [id, region] of Object.entries(regions)) {
+    lines.push(`  ${Number(id)}:`);
+    for (const [k, v] of Object.entries(region)) {
+      if (k !== 'Nodes') {
+        lines.push(`    ${k.toLowerCase()}: ${scalar(v)}`);
+        continue;
+      }
+      lines.push('    nodes:');
+      for (const node of v as Record<string, unknown>[]) {
+        let first = true;
+        for (const [nk, nv] of Object.entries(node)) {
+          lines.push(`${first ? '      - ' : '        '}${nk.toLowerCase()}: ${scalar(nv)}`);
+          first = false;
+        }
+      }
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -14,7 +14,8 @@ import { startDerpServer, type RunningDerpServer } from '../../src/derp/io/servi
 import { loadOrCreateKeyFile } from '../../src/derp/io/key-file.js';
 import { formatKeyFile, parseKeyFile } from '../../src/derp/key-file.js';
 import { parseAllowList } from '../../src/derp/allow-list.js';
-import { buildDerpMap } from '../../src/derp/derp-map.js';
+import { buildDerpMap, formatDerpMapYaml } from '../../src/derp/derp-map.js';
+import { parse as parseYaml } from 'yaml';
 import { createBindingRequest, STUN_BINDING_SUCCESS } from '../../src/derp/stun.js';
 import { parseHostPort } from '../../src/cli/derp.js';
 import { SystemClock } from '../../src/runtime/clock.js';
@@ -90,6 +91,18 @@ describe('DERP map', () => {
       Nodes: [{ Name: '999a', RegionID: 999, HostName: 'derp.example.com', IPv6: 'none', STUNPort: 3478 }],
     } } } });
     expect(buildDerpMap({ regionId: 900, regionCode: 'x', hostName: 'h', stunPort: -1, derpPort: 443, omitDefaultRegions: true }).ok).toBe(true);
+  });
+  it('writes YAML for Headscale derp.paths: lower-case Go field names, integer region keys', () => {
+    const r = buildDerpMap({ regionId: 999, regionCode: 'home', regionName: 'Home: "lab"', hostName: 'derp.example.com', stunPort: 3478, derpPort: 8443, ipv4: '192.0.2.1', omitDefaultRegions: true });
+    if (!r.ok) throw new Error(r.problem);
+    const text = formatDerpMapYaml(r.map);
+    expect(text).toMatch(/^regions:\n {2}999:\n/m);
+    const back = parseYaml(text) as { omitdefaultregions: boolean; regions: Record<string, Record<string, unknown>> };
+    expect(back.omitdefaultregions).toBe(true);
+    expect(back.regions['999']).toEqual({
+      regionid: 999, regioncode: 'home', regionname: 'Home: "lab"',
+      nodes: [{ name: '999a', regionid: 999, hostname: 'derp.example.com', ipv4: '192.0.2.1', stunport: 3478, derpport: 8443 }],
+    });
   });
   it.each([
     ['no region id', { regionCode: 'x', hostName: 'h' }],
