@@ -19,7 +19,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { parseIpv4 } from '../../runtime/ip-address.js';
-import { RecvBatch, SendBatch } from '../../runtime/io/udp-mmsg.js';
+import { MMSG_SUPPORTED, RecvBatch, SendBatch } from '../../runtime/io/udp-mmsg.js';
 import { AF_INET, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, sysBind, sysClose, sysGetsockname, sysSendto, sysSocket } from '../../wireguard/io/libc.js';
 
 /** sockaddr_in: u16 family (host order), u16 port (BE), 4-byte address, 8 bytes zero = 16 bytes. */
@@ -177,7 +177,7 @@ export async function bindUdpListener(host: string, port: number, opts: UdpListe
     throw err;
   }
   // dgram owns (and closes) the fd from here on; `closed` is set before it does.
-  return new Ipv4Listener(sock, fd, new DataView(name.buffer).getUint16(2, false), opts.batch ?? true);
+  return new Ipv4Listener(sock, fd, new DataView(name.buffer).getUint16(2, false), (opts.batch ?? true) && MMSG_SUPPORTED);
 }
 
 class Ipv4Listener implements UdpListener {

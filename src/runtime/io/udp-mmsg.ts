@@ -24,6 +24,13 @@
  * Endianness: the block is written with little-endian DataView calls; both targets are LE.
  */
 import koffi, { type KoffiFunc } from 'koffi';
+import { endianness } from 'node:os';
+
+/**
+ * True where the layouts above hold: Linux on a 64-bit little-endian CPU. Elsewhere callers keep
+ * their one-datagram-per-event path.
+ */
+export const MMSG_SUPPORTED = process.platform === 'linux' && endianness() === 'LE' && ['x64', 'arm64', 'riscv64', 'loong64', 'ppc64'].includes(process.arch);
 
 /** sizeof(struct mmsghdr) on LP64 Linux (see the layout above). */
 export const MMSGHDR_BYTES = 64;
