@@ -27,6 +27,11 @@ export interface CacheOptions {
   readonly staleAnswerTtlS: number;
   /** How long a question whose upstreams all failed is answered SERVFAIL without retrying (0 = never). */
   readonly servfailTtlS: number;
+  /**
+   * Refresh popular entries before they expire (unbound's `prefetch`): a hit in the last tenth of
+   * an entry's lifetime, on an entry hit before, asks upstream again in the background.
+   */
+  readonly prefetch: boolean;
 }
 
 export const DEFAULT_CACHE_OPTIONS: CacheOptions = {
@@ -38,7 +43,13 @@ export const DEFAULT_CACHE_OPTIONS: CacheOptions = {
   staleMaxS: 0,
   staleAnswerTtlS: 30,
   servfailTtlS: 5,
+  prefetch: false,
 };
+
+/** Prefetch only entries hit at least this often since they were stored. */
+const PREFETCH_MIN_HITS = 2;
+/** Prefetch only entries living at least this long (short TTLs would hammer the upstream). */
+const PREFETCH_MIN_TTL_S = 10;
 
 /** Questions remembered as failing, at most (oldest forgotten first). */
 const MAX_FAILURE_ENTRIES = 4_096;
@@ -64,6 +75,10 @@ export interface CacheEntry {
   readonly costBytes: number;
   /** Second-chance bit: set on a hit, cleared when eviction passes over the entry. */
   referenced: boolean;
+  /** Fresh hits since stored (for prefetch). */
+  hits: number;
+  /** A prefetch was started for this entry (one per entry). */
+  prefetched: boolean;
 }
 
 export type CacheLookup =
@@ -140,6 +155,7 @@ export class AnswerCache {
       key, wire: copyBytes(wire), questionEnd: msg.questionEnd, optStart: scan.optStart, optEnd: scan.optEnd,
       ttlOffsets, originalTtls, ttlS, storedAtMs: nowMs, expiresAtMs,
       staleUntilMs: expiresAtMs + this.#opts.staleMaxS * 1000, cnameTargets, costBytes, referenced: false,
+      hits: 0, prefetched: false,
     };
     this.#remove(key);
     this.#entries.set(key, entry);
@@ -165,6 +181,7 @@ export class AnswerCache {
     if (nowMs < e.expiresAtMs) {
       // CLOCK / second chance instead of moving the entry on every hit: a hit only sets a bit.
       e.referenced = true;
+      e.hits++;
       this.stats.hits++;
       return { type: 'fresh', entry: e };
     }
@@ -239,6 +256,17 @@ export class AnswerCache {
     if (nowMs < until) return true;
     this.#failures.delete(key);
     return false;
+  }
+
+  /**
+   * True (once per entry) when a fresh hit on `entry` should refresh it in the background: the
+   * entry is popular and in the last tenth of its lifetime.
+   */
+  wantsPrefetch(entry: CacheEntry, nowMs: number): boolean {
+    if (!this.#opts.prefetch || entry.prefetched || entry.hits < PREFETCH_MIN_HITS || entry.ttlS < PREFETCH_MIN_TTL_S) return false;
+    if (entry.expiresAtMs - nowMs > entry.ttlS * 100) return false; // more than 10 % of the lifetime left
+    entry.prefetched = true;
+    return true;
   }
 
   /** Drops every entry (e.g. after a config reload changed routes). */

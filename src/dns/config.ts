@@ -42,6 +42,8 @@ export interface DnsCacheConfig {
   readonly maxStaleS: number;
   /** TTL put on stale answers (RFC 8767 §4 suggests 30 s). */
   readonly staleAnswerTtlS: number;
+  /** Refresh popular entries in the background before they expire (unbound `prefetch`). */
+  readonly prefetch: boolean;
 }
 
 /** Where a blocklist comes from. */
@@ -142,7 +144,7 @@ function parseRateLimit(n: ConfigNode): RateLimitOptions {
 }
 
 function parseCache(n: ConfigNode | undefined): DnsCacheConfig {
-  n?.expectKeys(['enabled', 'max_entries', 'min_ttl', 'max_ttl', 'negative_ttl', 'servfail_ttl', 'serve_stale', 'max_stale', 'stale_answer_ttl']);
+  n?.expectKeys(['enabled', 'max_entries', 'min_ttl', 'max_ttl', 'negative_ttl', 'servfail_ttl', 'serve_stale', 'max_stale', 'stale_answer_ttl', 'prefetch']);
   const minTtlS = ttlS(n?.get('min_ttl'), 0, 3_600_000);
   const maxTtlS = ttlS(n?.get('max_ttl'), 86_400);
   if (minTtlS > maxTtlS) n!.require('min_ttl').fail(`larger than max_ttl (${maxTtlS}s)`);
@@ -156,6 +158,7 @@ function parseCache(n: ConfigNode | undefined): DnsCacheConfig {
     serveStale: n?.get('serve_stale')?.bool() ?? true,
     maxStaleS: ttlS(n?.get('max_stale'), 86_400, 30 * DAY_MS),
     staleAnswerTtlS: ttlS(n?.get('stale_answer_ttl'), 30, 3_600_000),
+    prefetch: n?.get('prefetch')?.bool() ?? false,
   };
 }
 

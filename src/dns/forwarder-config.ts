@@ -62,5 +62,6 @@ export function cacheOptionsFrom(c: DnsCacheConfig): Partial<CacheOptions> {
     servfailTtlS: c.enabled ? c.servfailTtlS : 0,
     staleMaxS: c.serveStale ? c.maxStaleS : 0,
     staleAnswerTtlS: c.staleAnswerTtlS,
+    prefetch: c.enabled && c.prefetch,
   };
 }

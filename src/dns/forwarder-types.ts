@@ -92,5 +92,7 @@ export interface ForwarderStats {
   answered: bigint; servfail: bigint; formerr: bigint; dropped: bigint; blocked: bigint; local: bigint;
   unexpectedReplies: bigint; mismatchedReplies: bigint; malformedReplies: bigint;
   upstreamTimeouts: bigint; upstreamErrors: bigint; tcpRetries: bigint; fallbacks: bigint;
+  /** Background refreshes of popular cache entries (cache.prefetch). */
+  prefetches: bigint;
 }
 

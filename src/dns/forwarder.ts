@@ -15,18 +15,19 @@
 import { AnswerCache, cacheKey, type CacheEntry } from './cache.js';
 import { DeadlineHeap } from '../runtime/deadline-heap.js';
 import {
-  FLAG_CD, FLAG_QR, HEADER_BYTES, OPCODE_MASK, Rcode, RrType, cnameTargets, parseMessage, scanResponse,
+  FLAG_CD, FLAG_QR, Rcode, cnameTargets, parseMessage, scanResponse,
   type ParsedMessage,
 } from './message.js';
 import {
-  EDE_NO_REACHABLE_AUTHORITY, buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, finishCopyForClient, finishForClient, udpLimitFor,
+  EDE_NO_REACHABLE_AUTHORITY, buildErrorResponse, buildLocalAnswer, buildUpstreamQuery, finishCopyForClient, finishForClient,
   type ClientView,
 } from './response.js';
-import { LOCAL_NXDOMAIN_GROUP, SINGLE_LABEL_SUFFIX } from './router.js';
+import { LOCAL_NXDOMAIN_GROUP, SINGLE_LABEL_SUFFIX, type Route } from './router.js';
 import { HealthTable } from './upstream-health.js';
 import type { UpstreamSpec } from './upstream-spec.js';
 import { QueryIdPool, answeredEvent, isTimerLive, type Attempt, type AnswerInfo, type Pending, type Timer } from './pending-query.js';
 import { specialUseAnswer, blockedAnswer, type PolicyDecision } from './local-answer.js';
+import { admitQuery } from './query-intake.js';
 import type {
   ClientTransport, ForwarderAction, ForwarderOptions, ForwarderReconfig, ForwarderStats, ReplySource, UpstreamFailureReason, UpstreamGroup,
 } from './forwarder-types.js';
@@ -44,7 +45,7 @@ export class Forwarder<C> {
   readonly stats: ForwarderStats = {
     queries: 0n, cacheHits: 0n, staleAnswers: 0n, coalesced: 0n, forwarded: 0n, answered: 0n, servfail: 0n, formerr: 0n,
     dropped: 0n, blocked: 0n, local: 0n, unexpectedReplies: 0n, mismatchedReplies: 0n, malformedReplies: 0n,
-    upstreamTimeouts: 0n, upstreamErrors: 0n, tcpRetries: 0n, fallbacks: 0n,
+    upstreamTimeouts: 0n, upstreamErrors: 0n, tcpRetries: 0n, fallbacks: 0n, prefetches: 0n,
   };
   #opts: ForwarderOptions;
   readonly #groups = new Map<string, UpstreamGroup>();
@@ -93,27 +94,13 @@ export class Forwarder<C> {
    */
   handleQuery(bytes: Uint8Array, client: C, transport: ClientTransport, nowMs: number, refused = false): ForwarderAction<C>[] {
     this.stats.queries++;
-    const p = parseMessage(bytes, true);
-    if (!p.ok) {
-      // Not even a header, or a response: drop silently (RFC 1035 §7.3; never answer answers).
-      if (p.id === undefined || p.flags === undefined || (p.flags & FLAG_QR) !== 0) return this.#drop();
-      this.stats.formerr++;
-      return this.#reply(client, transport, undefined, 'none', buildErrorResponse({ id: p.id, flags: p.flags }, Rcode.FORMERR), nowMs);
+    const intake = admitQuery(bytes, transport, refused);
+    if (intake.type === 'drop') return this.#drop();
+    if (intake.type === 'reply') {
+      if (intake.formerr) this.stats.formerr++;
+      return this.#reply(client, transport, intake.msg, intake.route, intake.bytes, nowMs);
     }
-    const msg = p.msg;
-    if ((msg.flags & FLAG_QR) !== 0) return this.#drop();
-    const view: ClientView = {
-      id: msg.id, flags: msg.flags, question: bytes.subarray(HEADER_BYTES, msg.questionEnd), edns: msg.edns,
-      maxBytes: transport === 'udp' ? udpLimitFor(msg.edns) : undefined,
-    };
-    if (refused) return this.#reply(client, transport, msg, 'refused', buildErrorResponse(view, Rcode.REFUSED), nowMs);
-    if ((msg.flags & OPCODE_MASK) !== 0) return this.#reply(client, transport, msg, 'none', buildErrorResponse(view, Rcode.NOTIMP), nowMs);
-    if (msg.qdcount !== 1 || msg.questionCompressed) {
-      this.stats.formerr++;
-      return this.#reply(client, transport, msg, 'none', buildErrorResponse({ id: msg.id, flags: msg.flags }, Rcode.FORMERR), nowMs);
-    }
-    if (msg.edns && msg.edns.version > 0) return this.#reply(client, transport, msg, 'none', buildErrorResponse(view, Rcode.NOERROR, 1), nowMs); // BADVERS
-    if (msg.qtype === RrType.AXFR || msg.qtype === RrType.IXFR) return this.#reply(client, transport, msg, 'none', buildErrorResponse(view, Rcode.REFUSED), nowMs);
+    const { msg, view } = intake;
 
     const route = this.#opts.routes.lookup(msg.qname);
     if (route.suffix === '' || route.suffix === SINGLE_LABEL_SUFFIX) {
@@ -141,7 +128,13 @@ export class Forwarder<C> {
       const blocked = this.#cnameVerdict(hit.entry.cnameTargets);
       if (blocked) return this.#reply(client, transport, msg, 'blocked', this.#renderDecision(blocked, view, msg), nowMs, true, blocked.type === 'block' ? blocked.list : undefined);
       this.stats.cacheHits++;
-      return this.#reply(client, transport, msg, route.group, this.#fromCache(hit.entry, nowMs, false, view), nowMs, true);
+      const out = this.#reply(client, transport, msg, route.group, this.#fromCache(hit.entry, nowMs, false, view), nowMs, true);
+      const group = this.#groups.get(route.group);
+      if (group && this.cache.wantsPrefetch(hit.entry, nowMs) && !this.#pending.has(key) && this.#pending.size < (this.#opts.maxPending ?? 4_096)) {
+        this.stats.prefetches++;
+        this.#launch(key, msg, keptView(view), route, group, undefined, nowMs, out);
+      }
+      return out;
     }
     if (hit === undefined && this.cache.isFailing(key, nowMs)) {
       this.stats.servfail++;
@@ -168,8 +161,21 @@ export class Forwarder<C> {
       return this.#reply(client, transport, msg, route.group, buildErrorResponse(view, Rcode.SERVFAIL, 0, EDE_NO_REACHABLE_AUTHORITY), nowMs);
     }
     const kept = keptView(view);
+    const out: ForwarderAction<C>[] = [];
+    this.#launch(key, msg, kept, route, group, { client, view: kept, transport, startedAtMs: nowMs }, nowMs, out, hit?.type === 'stale');
+    return out;
+  }
+
+  /**
+   * Starts the upstream query for `key`: for a client (`waiter`), or with nobody waiting to
+   * refresh a cache entry before it expires (prefetch).
+   */
+  #launch(
+    key: string, msg: ParsedMessage, kept: ClientView, route: Route, group: UpstreamGroup, waiter: Pending<C>['waiters'][number] | undefined,
+    nowMs: number, out: ForwarderAction<C>[], staleCached = false,
+  ): void {
     const pending: Pending<C> = {
-      key, msg, question: kept.question, route, group, usingFallback: false, waiters: [{ client, view: kept, transport, startedAtMs: nowMs }], attempts: [],
+      key, msg, question: kept.question, route, group, usingFallback: false, waiters: waiter ? [waiter] : [], attempts: [],
       queue: this.#orderFor(group, nowMs), next: 0, deadlineMs: nowMs + this.#queryTimeoutMs,
       staleDeadlineMs: undefined, staleServed: false, softFail: undefined, done: false,
     };
@@ -177,15 +183,13 @@ export class Forwarder<C> {
     // Answered queries leave their timers behind (lazy deletion); keep them a bounded multiple.
     if (this.#timers.size > 4 * (this.#pending.size + this.#attempts.size) + 4_096) this.#timers.compact((t, at) => isTimerLive(t, at));
     this.#timers.push(pending.deadlineMs, { kind: 'query', pending: pending as Pending<unknown> });
-    if (hit?.type === 'stale') {
+    if (staleCached) {
       pending.staleDeadlineMs = nowMs + (this.#opts.staleAnswerAfterMs ?? 1_800);
       this.#timers.push(pending.staleDeadlineMs, { kind: 'stale', pending: pending as Pending<unknown> });
     }
-    const out: ForwarderAction<C>[] = [];
     const first = group.strategy === 'parallel-best' ? Math.max(1, this.#opts.parallel ?? 2) : 1;
     for (let i = 0; i < first; i++) if (!this.#startNext(pending, nowMs, out)) break;
     if (pending.attempts.length === 0) this.#exhausted(pending, nowMs, out);
-    return out;
   }
 
   /** A reply arrived for attempt `token` (from `source` for UDP). */

@@ -44,7 +44,7 @@ describe('parseDnsConfig: valid configs', () => {
       health: { maxFailures: 3, retryAfterMs: 30_000 },
     });
     expect(c.routes).toEqual([]);
-    expect(c.cache).toEqual({ enabled: true, maxEntries: 10_000, minTtlS: 0, maxTtlS: 86_400, negativeTtlS: 300, servfailTtlS: 5, serveStale: true, maxStaleS: 86_400, staleAnswerTtlS: 30 });
+    expect(c.cache).toEqual({ enabled: true, maxEntries: 10_000, minTtlS: 0, maxTtlS: 86_400, negativeTtlS: 300, servfailTtlS: 5, serveStale: true, maxStaleS: 86_400, staleAnswerTtlS: 30, prefetch: false });
     expect(c.blocking).toEqual({ sources: [], refreshMs: 86_400_000, maxListBytes: 64 * 1024 * 1024, allowlist: [], answer: 'null_ip', blockedTtlS: 300, cnameCheck: true });
     expect(c.local).toEqual({ zones: [], autoPtr: false, defaultTtlS: 300, records: [] });
     expect(c.metrics).toBe(true);

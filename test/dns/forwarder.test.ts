@@ -91,6 +91,41 @@ describe('Forwarder: forwarding and cache', () => {
     expect(fwd.stats.cacheHits).toBe(1n);
   });
 
+  it('prefetch: a popular entry hit in its last tenth is refreshed in the background, once', () => {
+    const { clock, fwd, now } = setup({ cache: { prefetch: true } });
+    const s = sends(fwd.handleQuery(query('pop.example', 1, { id: 1 }), 'c1', 'udp', now()));
+    fwd.handleUpstreamReply(s[0]!.token, from(PUB1), answerTo(s[0]!, '192.0.2.1', 100), now());
+    // Two hits early in the lifetime: answered from cache, nothing sent upstream.
+    for (const id of [2, 3]) expect(sends(fwd.handleQuery(query('pop.example', 1, { id }), 'c', 'udp', now()))).toEqual([]);
+    clock.advance(91_000); // 9 s of 100 left
+    const out = fwd.handleQuery(query('pop.example', 1, { id: 4 }), 'c4', 'udp', now());
+    expect(responds(out).map((x) => [x.client, rd16(x.bytes, 0)])).toEqual([['c4', 4]]); // answered from cache at once
+    const pre = sends(out);
+    expect(pre).toHaveLength(1); // and refreshed upstream
+    expect(fwd.stats.prefetches).toBe(1n);
+    expect(sends(fwd.handleQuery(query('pop.example', 1, { id: 5 }), 'c5', 'udp', now()))).toEqual([]); // only once
+    // The refresh answers nobody but renews the entry: 200 s past the old expiry it is still fresh.
+    expect(responds(fwd.handleUpstreamReply(pre[0]!.token, from(PUB1), answerTo(pre[0]!, '192.0.2.9', 300), now()))).toEqual([]);
+    clock.advance(200_000);
+    const hit = responds(fwd.handleQuery(query('pop.example', 1, { id: 6 }), 'c6', 'udp', now()));
+    expect(hit).toHaveLength(1);
+    expect([...hit[0]!.bytes.subarray(-4)]).toEqual([192, 0, 2, 9]);
+  });
+
+  it('prefetch is off by default, and never for an entry hit only once', () => {
+    const off = setup();
+    const s = sends(off.fwd.handleQuery(query('x.example', 1, { id: 1 }), 'c1', 'udp', off.now()));
+    off.fwd.handleUpstreamReply(s[0]!.token, from(PUB1), answerTo(s[0]!, '192.0.2.1', 100), off.now());
+    for (const id of [2, 3]) off.fwd.handleQuery(query('x.example', 1, { id }), 'c', 'udp', off.now());
+    off.clock.advance(95_000);
+    expect(sends(off.fwd.handleQuery(query('x.example', 1, { id: 4 }), 'c', 'udp', off.now()))).toEqual([]);
+    const on = setup({ cache: { prefetch: true } });
+    const t = sends(on.fwd.handleQuery(query('y.example', 1, { id: 1 }), 'c1', 'udp', on.now()));
+    on.fwd.handleUpstreamReply(t[0]!.token, from(PUB1), answerTo(t[0]!, '192.0.2.1', 100), on.now());
+    on.clock.advance(95_000);
+    expect(sends(on.fwd.handleQuery(query('y.example', 1, { id: 2 }), 'c', 'udp', on.now()))).toEqual([]); // first hit
+  });
+
   it('coalesces identical queries in flight and answers each client with its own ID', () => {
     const { fwd, now } = setup();
     const s = sends(fwd.handleQuery(query('a.example', 1, { id: 1 }), 'c1', 'udp', now()));
