@@ -22,7 +22,7 @@ import { ClientAccess } from '../dns/access-control.js';
 import { startFiltering, type Filtering } from '../dns/io/filtering.js';
 import { openQueryLog } from '../dns/io/query-log.js';
 import type { UpstreamTransportOptions } from '../dns/io/upstream.js';
-import { createDnsMetrics, rcodeLabel, type DnsMetrics, type QueryLogSink } from '../dns/metrics.js';
+import { createDnsMetrics, rcodeLabel, registerDnsStateMetrics, type DnsMetrics, type QueryLogSink } from '../dns/metrics.js';
 
 export interface DnsServiceDeps {
   readonly clock?: Clock;
@@ -130,6 +130,13 @@ export async function startDnsService(config: DnsConfig, deps: DnsServiceDeps = 
     await queryLog.close();
     if (ownScheduler) scheduler.stop();
     throw err;
+  }
+  if (metrics && deps.registry) {
+    const srv = server;
+    registerDnsStateMetrics(deps.registry, {
+      forwarderStats: () => forwarder.stats as unknown as Record<string, bigint>, cacheEntries: () => forwarder.cache.size,
+      cacheBytes: () => forwarder.cache.bytes, rateLimited: () => srv.rateLimited(),
+    });
   }
   logger.info({ listen: server.addresses, groups: groups.map((g) => g.name), routes: config.routes.length }, 'dns: forwarder listening');
   let current = config;

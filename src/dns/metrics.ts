@@ -122,3 +122,33 @@ export interface QueryLogEntry {
 
 /** Where query-log entries go; must not throw and must not block (drop when behind). */
 export type QueryLogSink = (entry: QueryLogEntry) => void;
+
+/** What the forwarder's own counters and the cache look like to a scrape (read at collect time). */
+export interface DnsStateSource {
+  readonly forwarderStats: () => Readonly<Record<string, bigint>>;
+  readonly cacheEntries: () => number;
+  readonly cacheBytes: () => number;
+  readonly rateLimited: () => bigint;
+}
+
+/** Forwarder events (coalesced, stale answers, prefetches, …), cache size and rate-limit drops. */
+export function registerDnsStateMetrics(registry: Registry, src: DnsStateSource): void {
+  const registers = [registry];
+  new Counter({
+    name: 'tsplane_dns_forwarder_events_total', help: 'Forwarder events by kind (the core counters: coalesced, staleAnswers, prefetches, fallbacks, …)',
+    labelNames: ['event'] as const, registers,
+    collect() {
+      this.reset();
+      for (const [event, n] of Object.entries(src.forwarderStats())) this.inc({ event }, Number(n));
+    },
+  });
+  new Gauge({ name: 'tsplane_dns_cache_entries', help: 'Answers in the cache', registers, collect() { this.set(src.cacheEntries()); } });
+  new Gauge({ name: 'tsplane_dns_cache_bytes', help: 'Approximate bytes held by the cache', registers, collect() { this.set(src.cacheBytes()); } });
+  new Counter({
+    name: 'tsplane_dns_rate_limited_total', help: 'Queries dropped by the per-client rate limit', registers,
+    collect() {
+      this.reset();
+      this.inc(Number(src.rateLimited()));
+    },
+  });
+}

@@ -122,5 +122,9 @@ describe.skipIf(missing({ command: 'unbound' }, { command: 'dig' }).length > 0)(
     const text = await registry.metrics();
     expect(text).toMatch(/tsplane_dns_blocked_total\{list="[^"]*hosts.txt"\} [1-9]/);
     expect(text).toMatch(/tsplane_dns_queries_total\{route="public",rcode="NOERROR",cache="miss"\} [1-9]/);
+    expect(text).toMatch(/^tsplane_dns_forwarder_events_total\{event="forwarded"\} [1-9]/m);
+    expect(Number(/^tsplane_dns_cache_entries (\d+)/m.exec(text)?.[1])).toBe(service.forwarder.cache.size);
+    expect(service.forwarder.cache.size).toBeGreaterThan(0);
+    expect(text).toMatch(/^tsplane_dns_rate_limited_total 0$/m);
   });
 });
