@@ -20,7 +20,7 @@
  * SHARED_BENCH_DNS_QPS (default 2000).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Netns, waitFor } from '../../test/support/netns.js';
@@ -46,6 +46,29 @@ function have(cmd: string): boolean {
 
 function percentileMs(sorted: Float64Array, p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! * 1000;
+}
+
+/** utime+stime in clock ticks of every process, by pid (name included), from /proc. */
+function cpuTimes(): Map<number, { name: string; ticks: number }> {
+  const out = new Map<number, { name: string; ticks: number }>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const f = stat.slice(close + 2).split(' ');
+      out.set(Number(d), { name: stat.slice(stat.indexOf('(') + 1, close), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+function printCpu(phase: string, before: Map<number, { name: string; ticks: number }>, after: Map<number, { name: string; ticks: number }>): void {
+  const hz = 100;
+  const rows = [...after].map(([pid, a]) => ({ pid, name: a.name, s: (a.ticks - (before.get(pid)?.ticks ?? 0)) / hz })).filter((r) => r.s > 0.05).sort((x, y) => y.s - x.s);
+  process.stdout.write(`cpu ${phase}: ${rows.map((r) => `${r.name}[${r.pid}] ${r.s.toFixed(2)}s`).join(', ')}\n`);
 }
 
 async function main(): Promise<void> {
@@ -111,7 +134,24 @@ metrics:
   listen: 127.0.0.1:9090
 log: { level: info, format: json }
 `);
-    ts = await startTsplane(['run', cfg], { netns: nsA, readyTimeoutMs: 60_000 });
+    // Diagnostics (off by default): SHARED_BENCH_PROBE=FILE loads shared-loop-probe.ts into tsplane
+    // and writes one line of loop/GC/callback figures per phase to FILE; SHARED_BENCH_NODE_OPTIONS
+    // adds node flags (e.g. --cpu-prof --cpu-prof-dir=DIR), SHARED_BENCH_V8_FLAGS V8 flags (with the
+    // probe: e.g. --trace-gc, whose output SHARED_BENCH_STDOUT=FILE keeps), SHARED_BENCH_CALLBACKS=1
+    // per-callback timing in the probe, SHARED_BENCH_HEAP=DIR sampled allocation profiles per phase; SHARED_BENCH_PERF=DIR records
+    // `perf sched` for the combined phase; SHARED_BENCH_CPU=1 prints per-process CPU time.
+    const probeOut = process.env.SHARED_BENCH_PROBE;
+    const nodeOptions = [process.env.SHARED_BENCH_NODE_OPTIONS ?? '', probeOut ? `--import ${join(REPO_ROOT, 'bench/e2e/shared-loop-probe.ts')}` : ''].join(' ').trim();
+    ts = await startTsplane(['run', cfg], {
+      netns: nsA,
+      readyTimeoutMs: 60_000,
+      env: { ...(nodeOptions ? { NODE_OPTIONS: `--import tsx ${nodeOptions}` } : {}), ...(probeOut ? { TSPLANE_PROBE_OUT: probeOut } : {}), ...(process.env.SHARED_BENCH_HEAP ? { TSPLANE_PROBE_HEAP: process.env.SHARED_BENCH_HEAP } : {}), ...(process.env.SHARED_BENCH_CALLBACKS ? { TSPLANE_PROBE_CALLBACKS: '1' } : {}), ...(process.env.SHARED_BENCH_V8_FLAGS ? { TSPLANE_PROBE_V8_FLAGS: process.env.SHARED_BENCH_V8_FLAGS } : {}) },
+    });
+    const stdoutFile = process.env.SHARED_BENCH_STDOUT; // e.g. with --trace-gc in SHARED_BENCH_NODE_OPTIONS
+    if (stdoutFile) ts.proc.stdout?.on('data', (chunk: Buffer) => writeFileSync(stdoutFile, chunk, { flag: 'a' }));
+    const probe = (): void => {
+      if (probeOut) ts?.proc.kill('SIGUSR2');
+    };
 
     // Cross-validate every path before timing.
     if (!(await waitFor(async () => /1 received/.test((await h.exec(nsB, 'ping', ['-c', '1', '-W', '1', '10.89.1.1'])).stdout), 15_000, 0))) throw new Error('tunnel did not come up');
@@ -153,7 +193,21 @@ log: { level: info, format: json }
     const phases: Record<string, Phase> = {};
     const run = async (name: string, parts: { t?: boolean; d?: boolean; r?: boolean }): Promise<void> => {
       await lagP99Ms(); // resets the histogram
-      const [t, d, r] = await Promise.all([parts.t ? tunnel() : undefined, parts.d ? dns() : undefined, parts.r ? derp() : undefined]);
+      probe();
+      const cpuBefore = process.env.SHARED_BENCH_CPU ? cpuTimes() : undefined;
+      const perfDir = process.env.SHARED_BENCH_PERF;
+      const perf = perfDir && name === 'combined'
+        ? h.exec(nsA, 'perf', ['sched', 'record', '-o', join(perfDir, 'perf-sched.data'), '--', 'sleep', String(SECONDS)], { timeoutMs: (SECONDS + 30) * 1000 })
+        : undefined;
+      // Taken before the end: dnsperf and the iperf3 client are gone once the phase is over.
+      const cpuAfter = cpuBefore ? new Promise<ReturnType<typeof cpuTimes>>((res) => setTimeout(() => res(cpuTimes()), SECONDS * 1000 - 300)) : undefined;
+      const [t, d, r] = await Promise.all([parts.t ? tunnel() : undefined, parts.d ? dns() : undefined, parts.r ? derp() : undefined, perf]);
+      if (process.env.SHARED_BENCH_STDOUT) writeFileSync(process.env.SHARED_BENCH_STDOUT, `== end of phase ${name}\n`, { flag: 'a' });
+      if (probeOut) {
+        writeFileSync(probeOut, `${JSON.stringify({ phase: name })}\n`, { flag: 'a' });
+        probe();
+      }
+      if (cpuBefore && cpuAfter) printCpu(name, cpuBefore, await cpuAfter);
       phases[name] = { ...(t !== undefined ? { tunnelMbit: t } : {}), ...(d ? { dns: d } : {}), ...(r !== undefined ? { derpMbit: r } : {}), lagP99Ms: await lagP99Ms() };
     };
     await run('idle', {});
