@@ -36,6 +36,13 @@ const DNS_QPS = Number(process.env.SHARED_BENCH_DNS_QPS ?? 2000);
 const NAMES = 100;
 /** prom-client's default eventLoopMonitoringPrecision: the histogram's sampling timer. */
 const LAG_SAMPLING_TICK_MS = 10;
+/**
+ * Node flags tsplane runs with, as deploy/systemd/tsplane.service and the Dockerfile start it:
+ * a 4 MiB young generation keeps V8 from starting a new major GC right after each one under
+ * tunnel load (the reasoning is in deploy/systemd/tsplane.service). SHARED_BENCH_NODE_OPTIONS
+ * can override it.
+ */
+const TSPLANE_NODE_OPTIONS = '--max-semi-space-size=4';
 /** CPU seconds of unrelated processes during the combined phase above which the run is marked. */
 const FOREIGN_CPU_WARN_S = 0.5;
 
@@ -170,11 +177,11 @@ log: { level: info, format: json }
     // `perf sched` for the combined phase; SHARED_BENCH_CPU=1 prints per-process CPU time
     // ('!' marks processes that are not this bench's: other work that skews the figures).
     const probeOut = process.env.SHARED_BENCH_PROBE;
-    const nodeOptions = [process.env.SHARED_BENCH_NODE_OPTIONS ?? '', probeOut ? `--import ${join(REPO_ROOT, 'bench/e2e/shared-loop-probe.ts')}` : ''].join(' ').trim();
+    const nodeOptions = [TSPLANE_NODE_OPTIONS, process.env.SHARED_BENCH_NODE_OPTIONS ?? '', probeOut ? `--import ${join(REPO_ROOT, 'bench/e2e/shared-loop-probe.ts')}` : ''].join(' ').trim();
     ts = await startTsplane(['run', cfg], {
       netns: nsA,
       readyTimeoutMs: 60_000,
-      env: { ...(nodeOptions ? { NODE_OPTIONS: `--import tsx ${nodeOptions}` } : {}), ...(probeOut ? { TSPLANE_PROBE_OUT: probeOut } : {}), ...(process.env.SHARED_BENCH_HEAP ? { TSPLANE_PROBE_HEAP: process.env.SHARED_BENCH_HEAP } : {}), ...(process.env.SHARED_BENCH_CALLBACKS ? { TSPLANE_PROBE_CALLBACKS: '1' } : {}), ...(process.env.SHARED_BENCH_V8_FLAGS ? { TSPLANE_PROBE_V8_FLAGS: process.env.SHARED_BENCH_V8_FLAGS } : {}) },
+      env: { NODE_OPTIONS: `--import tsx ${nodeOptions}`, ...(probeOut ? { TSPLANE_PROBE_OUT: probeOut } : {}), ...(process.env.SHARED_BENCH_HEAP ? { TSPLANE_PROBE_HEAP: process.env.SHARED_BENCH_HEAP } : {}), ...(process.env.SHARED_BENCH_CALLBACKS ? { TSPLANE_PROBE_CALLBACKS: '1' } : {}), ...(process.env.SHARED_BENCH_V8_FLAGS ? { TSPLANE_PROBE_V8_FLAGS: process.env.SHARED_BENCH_V8_FLAGS } : {}) },
     });
     const stdoutFile = process.env.SHARED_BENCH_STDOUT; // e.g. with --trace-gc in SHARED_BENCH_NODE_OPTIONS
     if (stdoutFile) ts.proc.stdout?.on('data', (chunk: Buffer) => writeFileSync(stdoutFile, chunk, { flag: 'a' }));
