@@ -15,6 +15,8 @@ export interface DeadlineSource {
 
 /** Timers coarser than this are merged: wake-ups closer together than 1 ms buy nothing. */
 const MIN_TIMER_GRANULARITY_MS = 1;
+/** Settled once; `.then` on it queues a microtask without Node's per-call AsyncResource (queueMicrotask). */
+const RESOLVED = Promise.resolve();
 
 export class Scheduler {
   readonly #clock: Clock;
@@ -24,6 +26,18 @@ export class Scheduler {
   #kickPending = false;
   #stopped = false;
   #running = false;
+  /** Timers armed (setTimeout calls) since construction; for tests and diagnostics. */
+  #timersArmed = 0;
+  readonly #onKick = (): void => {
+    this.#kickPending = false;
+    this.#rearm();
+  };
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#armedFor = undefined;
+    this.runDue();
+    this.#rearm();
+  };
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -39,14 +53,20 @@ export class Scheduler {
     this.kick();
   }
 
-  /** Re-evaluates deadlines soon (coalesced to one microtask per tick of input). */
+  /**
+   * Re-evaluates deadlines soon (coalesced to one microtask per tick of input). Edges call this
+   * once per datagram, so it allocates nothing of its own: a shared callback on a settled
+   * promise, not queueMicrotask (which builds an AsyncResource and a bound function per call).
+   */
   kick(): void {
     if (this.#kickPending || this.#stopped) return;
     this.#kickPending = true;
-    queueMicrotask(() => {
-      this.#kickPending = false;
-      this.#rearm();
-    });
+    void RESOLVED.then(this.#onKick);
+  }
+
+  /** How many timers the scheduler has armed so far (each is a setTimeout); for tests and diagnostics. */
+  get timersArmed(): number {
+    return this.#timersArmed;
   }
 
   /** Runs due sources now; returns how many were due. Exposed for tests. */
@@ -94,16 +114,16 @@ export class Scheduler {
       this.#armedFor = undefined;
       return;
     }
-    if (this.#armedFor !== undefined && Math.abs(this.#armedFor - earliest) < MIN_TIMER_GRANULARITY_MS) return;
+    // A timer armed for no later than the earliest deadline stays: when it fires early, runDue
+    // finds nothing due and arms the next one. Deadlines mostly move later (every packet pushes
+    // a peer's keepalive and rekey timers back), so this keeps one Timeout for many packets
+    // instead of a clearTimeout + setTimeout (and a Timeout object for the GC) per packet.
+    if (this.#armedFor !== undefined && this.#armedFor < earliest + MIN_TIMER_GRANULARITY_MS) return;
     if (this.#timer) clearTimeout(this.#timer);
     const delay = Math.max(0, earliest - this.#clock.monotonicMs());
     this.#armedFor = earliest;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#armedFor = undefined;
-      this.runDue();
-      this.#rearm();
-    }, Math.ceil(delay));
+    this.#timersArmed++;
+    this.#timer = setTimeout(this.#onTimer, Math.ceil(delay));
     // The scheduler alone must not keep the process alive; sockets and servers do.
     this.#timer.unref();
   }
