@@ -56,10 +56,19 @@ function parseArgs(args: string[]): { foreground: boolean; ifname: string } | un
   return { foreground, ifname };
 }
 
+/**
+ * The daemon runs with a 4 MiB young generation (V8's default grows to 16 MiB semi-spaces): the
+ * packet path allocates fast and short-lived, and with big semi-spaces the old generation's
+ * headroom stays below one scavenge's promotion, so V8 runs back-to-back full GCs (BENCHMARKS.md,
+ * issue 6) and RSS grows by the extra semi-space size. Given only when the user set none.
+ */
+const DAEMON_HEAP_FLAGS = ['--max-semi-space-size=4'];
+
 /** Parent side of daemon mode: spawn the child, relay its verdict, exit. */
 function daemonize(ifname: string): Promise<number> {
   const withLogs = env.LOG_LEVEL !== undefined && env.LOG_LEVEL !== 'silent';
-  const scriptArgs = [...process.execArgv, argv[1] ?? '', '-f', ifname];
+  const userSet = [...process.execArgv, env.NODE_OPTIONS ?? ''].some((a) => a.includes('semi-space-size'));
+  const scriptArgs = [...process.execArgv, ...(userSet ? [] : DAEMON_HEAP_FLAGS), argv[1] ?? '', '-f', ifname];
   const child = spawn(process.execPath, scriptArgs, {
     detached: true,
     stdio: ['ignore', withLogs ? 'inherit' : 'ignore', withLogs ? 'inherit' : 'ignore', 'pipe'],

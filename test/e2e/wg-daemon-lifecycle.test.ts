@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
-import { existsSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { missing } from '../support/prereq.js';
 import { Netns, processGone, waitFor } from '../support/netns.js';
@@ -63,7 +63,10 @@ describe.skipIf(missing('netns', { command: 'wg' }, { command: 'wg-quick' }).len
     expect(st.mode & 0o777).toBe(0o700);
     const link = await h.run(ns, 'ip', ['link', 'show', ifA]);
     expect(link).toContain('mtu 1420');
-    expect(daemonPid(h, ns, 'tsplane-wg', ifA)).toBeGreaterThan(0);
+    const pid = daemonPid(h, ns, 'tsplane-wg', ifA);
+    expect(pid).toBeGreaterThan(0);
+    // The daemon child runs with the small young generation (fewer full GCs, lower RSS).
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=4');
   });
 
   it('refuses a second daemon on a taken name with a clear message and a non-zero exit', async () => {
