@@ -45,6 +45,7 @@ export class Netns {
   constructor(area: string) {
     if (!/^[a-z]{1,4}$/.test(area)) throw new Error('area: 1-4 lowercase letters (interface names are 15 characters at most)');
     this.area = area;
+    sweepStale(area);
   }
 
   /** Creates namespace `tsp-<area>-<pid>-<suffix>` with loopback up. */
@@ -154,6 +155,31 @@ export class Netns {
     }
     for (const p of this.#paths.splice(0)) rmSync(p, { recursive: true, force: true });
     this.#pids.clear();
+  }
+}
+
+/**
+ * Deletes namespaces this harness left behind when a test process was killed before its
+ * cleanup ran: only `tsp-<area>-<pid>-…` names whose creating process is gone and in which no
+ * process runs. Best effort (not root, no `ip`: nothing to do).
+ */
+function sweepStale(area: string): void {
+  let names: string[];
+  try {
+    names = execFileSync('ip', ['netns', 'list'], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5_000 }).toString().split('\n').map((l) => l.split(' ')[0] ?? '');
+  } catch {
+    return;
+  }
+  const re = new RegExp(`^tsp-${area}-(\\d+)-[a-z0-9]+$`);
+  for (const name of names) {
+    const m = re.exec(name);
+    if (!m || alive(Number(m[1]))) continue;
+    try {
+      const pids = execFileSync('ip', ['netns', 'pids', name], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5_000 }).toString().trim();
+      if (pids === '') execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore', timeout: 5_000 });
+    } catch {
+      // gone meanwhile, or not ours to delete
+    }
   }
 }
 
