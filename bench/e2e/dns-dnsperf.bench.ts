@@ -10,6 +10,8 @@
  *
  * `tsplane-nobatch` is the same build with `--no-udp-batch` (one dgram event and one sendto per
  * datagram instead of recvmmsg/sendmmsg batches): the same-run A/B of the batched UDP edge.
+ * `tsplane-dgramup` (misses only) is the same build with `--no-upstream-batch`: upstream queries
+ * through dgram sends and one 'message' event per reply, the A/B of the owned-fd upstream path.
  *
  * A third workload, `rate` (not run by default), offers a fixed DNS_BENCH_RATE q/s (default
  * 20 000, `-Q`) of cache hits: every server keeps up, so latency percentiles compare servers
@@ -151,6 +153,13 @@ async function main(): Promise<void> {
       '--upstream', `127.0.0.1:${upstream.port}`, '--cache-size', '20000', '--log-level', 'warn', '--udp-socket-per-query'], { stdio: 'ignore', cwd: root });
     children.push(ts1);
     servers.push({ name: 'tsplane-1sock', port: ts1Port, missOnly: true, pid: ts1.pid });
+    // The upstream side before the owned-fd path: dgram sends and one 'message' event per reply
+    // (same-run A/B of sendto + recvmmsg on our own upstream sockets; misses only).
+    const tsouPort = await freePort();
+    const tsou = spawn('taskset', ['-c', '1', process.execPath, ...entry, 'dns', '--listen', `127.0.0.1:${tsouPort}`,
+      '--upstream', `127.0.0.1:${upstream.port}`, '--cache-size', '20000', '--log-level', 'warn', '--no-upstream-batch'], { stdio: 'ignore', cwd: root });
+    children.push(tsou);
+    servers.push({ name: 'tsplane-dgramup', port: tsouPort, missOnly: true, pid: tsou.pid });
     // dnsmasq
     const dmPort = await freePort();
     const dm = spawn('taskset', ['-c', '1', 'dnsmasq', '-k', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--no-poll',

@@ -193,6 +193,7 @@ const USAGE = `usage: tsplane dns [--config FILE] [options]
   --rate-limit QPS            per-client queries per second (burst 2×); more are dropped (default off)
   --udp-socket-per-query      a new UDP socket for every upstream query (default: a rotated pool)
   --no-udp-batch              one receive/send syscall per client datagram instead of recvmmsg/sendmmsg batches
+  --no-upstream-batch         upstream UDP queries through dgram (one event per reply) instead of sendto + recvmmsg on our own fds
   --log-level LEVEL           pino level (default info)
 With --config, only --listen, --log-level and --rate-limit may be added (--listen overrides the file).
 `;
@@ -219,7 +220,7 @@ export function parseDnsArgs(args: readonly string[], cwd = process.cwd()): DnsC
   let configFile: string | undefined;
   let logLevel = 'info';
   let privateReverseNxdomain = true;
-  const upstream: { udpMaxUsesPerSocket?: number } = {};
+  const upstream: { udpMaxUsesPerSocket?: number; udpOwnFd?: boolean } = {};
   let routingFlags = false;
   let rateLimit: RateLimitOptions | undefined;
   let udpBatch = true;
@@ -230,7 +231,7 @@ export function parseDnsArgs(args: readonly string[], cwd = process.cwd()): DnsC
       if (v === undefined) throw new ConfigError('command line', undefined, flag, 'needs a value');
       return v;
     };
-    routingFlags ||= !['--config', '--listen', '--log-level', '--udp-socket-per-query', '--no-udp-batch', '--no-private-reverse-nxdomain', '--rate-limit'].includes(flag);
+    routingFlags ||= !['--config', '--listen', '--log-level', '--udp-socket-per-query', '--no-udp-batch', '--no-upstream-batch', '--no-private-reverse-nxdomain', '--rate-limit'].includes(flag);
     switch (flag) {
       case '--config': configFile = value(); break;
       case '--listen': listen.push(value()); break;
@@ -265,6 +266,7 @@ export function parseDnsArgs(args: readonly string[], cwd = process.cwd()): DnsC
       case '--no-private-reverse-nxdomain': privateReverseNxdomain = false; break;
       case '--udp-socket-per-query': upstream.udpMaxUsesPerSocket = 1; break;
       case '--no-udp-batch': udpBatch = false; break;
+      case '--no-upstream-batch': upstream.udpOwnFd = false; break;
       case '--rate-limit': {
         const qps = Number(value());
         if (!(qps > 0) || !Number.isFinite(qps)) throw new ConfigError('command line', undefined, flag, 'must be a number of queries per second > 0');

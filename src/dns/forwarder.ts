@@ -15,7 +15,7 @@
 import { AnswerCache, cacheKey, type CacheEntry } from './cache.js';
 import { DeadlineHeap } from '../runtime/deadline-heap.js';
 import {
-  FLAG_CD, FLAG_QR, Rcode, cnameTargets, parseMessage, scanResponse,
+  FLAG_CD, FLAG_QR, Rcode, cnameTargets, copyBytes, parseMessage, scanResponse,
   type ParsedMessage,
 } from './message.js';
 import {
@@ -192,7 +192,7 @@ export class Forwarder<C> {
     if (pending.attempts.length === 0) this.#exhausted(pending, nowMs, out);
   }
 
-  /** A reply arrived for attempt `token` (from `source` for UDP). */
+  /** A reply arrived for attempt `token` (from `source` for UDP); `bytes` is borrowed for this call only. */
   handleUpstreamReply(token: number, source: ReplySource | undefined, bytes: Uint8Array, nowMs: number): ForwarderAction<C>[] {
     const attempt = this.#attempts.get(token);
     if (!attempt || !attempt.live) {
@@ -231,7 +231,8 @@ export class Forwarder<C> {
     if (scan.rcode === Rcode.SERVFAIL || scan.rcode === Rcode.REFUSED || scan.rcode === Rcode.NOTIMP) {
       this.#upstreamFailed(attempt, nowMs, scan.rcode === Rcode.SERVFAIL ? 'servfail' : 'refused');
       this.#retire(attempt, out);
-      pending.softFail = { bytes, msg: m, scan };
+      // `bytes` is borrowed (the UDP edge may receive into a reused block): keep a copy.
+      pending.softFail = { bytes: copyBytes(bytes), msg: m, scan };
       if (!pending.attempts.some((a) => a.live && !a.timedOut)) this.#continue(pending, nowMs, out);
       return out;
     }

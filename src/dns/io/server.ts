@@ -130,6 +130,13 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
       reply: (token, source, bytes) => guarded(() => dispatch(forwarder.handleUpstreamReply(token, source, bytes, clock.monotonicMs()))),
       error: (token) => guarded(() => dispatch(forwarder.handleUpstreamError(token, clock.monotonicMs()))),
       unexpected: () => forwarder.noteUnexpectedReply(),
+      // A burst of upstream replies: their client answers leave in one sendmmsg per listener.
+      burst: (active) => {
+        for (const u of udpListeners) {
+          if (active) u.cork();
+          else u.uncork();
+        }
+      },
     },
     opts.upstream,
   );

@@ -80,6 +80,12 @@ export interface UdpListener {
   receive(handlers: UdpHandlers): void;
   /** Sends one answer to a client of this listener; never throws. */
   send(bytes: Uint8Array, client: UdpClient): void;
+  /**
+   * Holds answers `send` gets from now on and sends them with one sendmmsg at `uncork` (a burst
+   * of upstream replies). Calls pair up; no-op without batching or inside a receive drain.
+   */
+  cork(): void;
+  uncork(): void;
   close(): void;
 }
 
@@ -147,6 +153,8 @@ async function bindDgramListener(host: string, port: number): Promise<UdpListene
     send: (bytes, c) => {
       if (!closed) sock.send(bytes, c.port, c.address);
     },
+    cork: () => undefined,
+    uncork: () => undefined,
     close: () => {
       if (closed) return;
       closed = true;
@@ -193,6 +201,8 @@ class Ipv4Listener implements UdpListener {
   readonly #rx: RecvBatch | undefined;
   readonly #tx: SendBatch<UdpClient> | undefined;
   #draining = false;
+  /** Set by `cork` (false when `cork` found a drain already holding answers). */
+  #corked = false;
   #closed = false;
   readonly #unsent = (bytes: Uint8Array, c: UdpClient): void => this.#sendOne(bytes, c);
 
@@ -228,6 +238,20 @@ class Ipv4Listener implements UdpListener {
       if (tx.add(bytes, c.sockaddr, c)) return;
     }
     this.#sendOne(bytes, c);
+  }
+
+  cork(): void {
+    if (!this.batching || this.#draining || this.#closed) return;
+    this.#draining = true;
+    this.#corked = true;
+  }
+
+  uncork(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.#draining = false;
+    this.#flush();
+    if (this.#closed) this.#freeBlocks();
   }
 
   close(): void {
