@@ -20,10 +20,9 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { parseIpv4 } from '../../runtime/ip-address.js';
 import { MMSG_SUPPORTED, RecvBatch, SendBatch } from '../../runtime/io/udp-mmsg.js';
+import { SOCKADDR_IN_BYTES, sockaddrIn4 } from './upstream-udp-fd.js';
 import { AF_INET, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, sysBind, sysClose, sysGetsockname, sysSendto, sysSocket } from '../../wireguard/io/libc.js';
 
-/** sockaddr_in: u16 family (host order), u16 port (BE), 4-byte address, 8 bytes zero = 16 bytes. */
-const SOCKADDR_IN_BYTES = 16;
 /** Client objects kept for reuse; the map is emptied when it reaches this many (bounded memory). */
 const MAX_CACHED_CLIENTS = 4096;
 /** Datagrams per recvmmsg / sendmmsg call. */
@@ -102,15 +101,6 @@ function numericLookup(address: string, _opts: unknown, cb: (err: Error | null, 
   cb(null, address, net.isIPv6(address) ? 6 : 4);
 }
 
-function sockaddrIn(addr: Uint8Array, port: number): Uint8Array {
-  const sa = new Uint8Array(SOCKADDR_IN_BYTES);
-  const v = new DataView(sa.buffer);
-  v.setUint16(0, AF_INET, true);
-  v.setUint16(2, port, false);
-  sa.set(addr, 4);
-  return sa;
-}
-
 function errnoError(op: string, r: number, host: string, port: number): Error {
   const err = new Error(`${op} ${host}:${port} failed (errno ${-r})`) as Error & { errno: number; code: string };
   err.errno = -r;
@@ -170,7 +160,7 @@ export async function bindUdpListener(host: string, port: number, opts: UdpListe
   if (v4 === undefined) return bindDgramListener(host, port);
   const fd = sysSocket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd < 0) throw errnoError('socket', fd, host, port);
-  const r = sysBind(fd, sockaddrIn(v4, port));
+  const r = sysBind(fd, sockaddrIn4(v4, port));
   const name = new Uint8Array(SOCKADDR_IN_BYTES);
   const len = r < 0 ? r : sysGetsockname(fd, name);
   if (len < 0) {
@@ -341,7 +331,7 @@ class Ipv4Listener implements UdpListener {
       const port = key % 65_536;
       const a = (key - port) / 65_536;
       const addr = new Uint8Array([a >>> 24, (a >>> 16) & 0xff, (a >>> 8) & 0xff, a & 0xff]);
-      c = { kind: 'udp', sock: this, address: `${addr[0]}.${addr[1]}.${addr[2]}.${addr[3]}`, port, sockaddr: sockaddrIn(addr, port) };
+      c = { kind: 'udp', sock: this, address: `${addr[0]}.${addr[1]}.${addr[2]}.${addr[3]}`, port, sockaddr: sockaddrIn4(addr, port) };
       if (this.#clients.size >= MAX_CACHED_CLIENTS) this.#clients.clear();
       this.#clients.set(key, c);
     }
