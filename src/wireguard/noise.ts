@@ -75,6 +75,18 @@ function mixKey1(c: Uint8Array, input: Uint8Array): Uint8Array {
   if (c !== INITIAL_CHAINING_KEY) wipe(c);
   return next;
 }
+/**
+ * The pre-shared key step, the same on both sides (whitepaper §5.4.3): temp = HMAC(C, Q);
+ * C = HMAC(temp, 0x1); τ = HMAC(temp, C ‖ 0x2); key = HMAC(temp, τ ‖ 0x3); H = HASH(H ‖ τ).
+ * Returns the new chaining key, hash and AEAD key; the old chaining key and τ are wiped.
+ */
+function mixPresharedKey(c: Uint8Array, h: Uint8Array, psk: Uint8Array): [Uint8Array, Uint8Array, Uint8Array] {
+  const [next, tau, key] = kdf(3, c, psk) as [Uint8Array, Uint8Array, Uint8Array];
+  wipe(c);
+  const nextHash = hash(h, tau);
+  wipe(tau);
+  return [next, nextHash, key];
+}
 function mixKey2(c: Uint8Array, input: Uint8Array): [Uint8Array, Uint8Array] {
   const [next, key] = kdf(2, c, input) as [Uint8Array, Uint8Array];
   if (c !== INITIAL_CHAINING_KEY) wipe(c);
@@ -288,14 +300,10 @@ export function createResponse(hs: Handshake, localIndex: number, rng: Rng): Uin
   c = mixKey1(c, ee);
   c = mixKey1(c, es);
   wipe(ee, es);
-  // temp = HMAC(responder.chaining_key, preshared_key); responder.chaining_key = HMAC(temp, 0x1)
-  // temp2 = HMAC(temp, responder.chaining_key ‖ 0x2); key = HMAC(temp, temp2 ‖ 0x3)
-  const [c3, tau, key] = kdf(3, c, s.presharedKey) as [Uint8Array, Uint8Array, Uint8Array];
-  wipe(c);
+  // responder.chaining_key, responder.hash and key from the preshared key (mixPresharedKey)
+  const [c3, h3, key] = mixPresharedKey(c, h, s.presharedKey);
   c = c3;
-  // responder.hash = HASH(responder.hash ‖ temp2)
-  h = hash(h, tau);
-  wipe(tau);
+  h = h3;
   // msg.encrypted_nothing = AEAD(key, 0, ε, responder.hash)
   const encryptedNothing = aead.seal(key, 0n, EMPTY, h);
   wipe(key);
@@ -357,14 +365,10 @@ export function consumeResponse(
   c = mixKey1(c, ee);
   c = mixKey1(c, se);
   wipe(ee, se);
-  // temp = HMAC(initiator.chaining_key, preshared_key); initiator.chaining_key = HMAC(temp, 0x1)
-  // temp2 = HMAC(temp, initiator.chaining_key ‖ 0x2); key = HMAC(temp, temp2 ‖ 0x3)
-  const [c3, tau, key] = kdf(3, c, s.presharedKey) as [Uint8Array, Uint8Array, Uint8Array];
-  wipe(c);
+  // initiator.chaining_key, initiator.hash and key from the preshared key (mixPresharedKey)
+  const [c3, h3, key] = mixPresharedKey(c, h, s.presharedKey);
   c = c3;
-  // initiator.hash = HASH(initiator.hash ‖ temp2)
-  h = hash(h, tau);
-  wipe(tau);
+  h = h3;
   // AEAD_DECRYPT(key, 0, msg.encrypted_nothing, initiator.hash)
   const nothing = aead.open(key, 0n, encryptedNothing, h);
   wipe(key);
