@@ -12,23 +12,9 @@ import { missing } from '../support/prereq.js';
 import { Netns, waitFor } from '../support/netns.js';
 import { installWrapper } from '../support/tsplane-wg.js';
 import { WgPair, type Side } from '../support/wg-pair.js';
+import { TCP_SINK, TCP_SOURCE } from '../support/tcp-transfer.js';
 
 const MTU = 1420;
-
-/** Receiver: prints "listening", then "<bytes> <sha256>" when the sender closes. */
-const TCP_SINK = (addr: string) => `
-const net = require('node:net'), crypto = require('node:crypto');
-const h = crypto.createHash('sha256'); let n = 0;
-setTimeout(() => process.exit(3), 60000).unref();
-net.createServer((s) => { s.on('data', (d) => { h.update(d); n += d.length; }); s.on('end', () => { console.log(n + ' ' + h.digest('hex')); process.exit(0); }); })
-  .listen(5201, '${addr}', () => console.log('listening'));`;
-
-/** Sender: 20 MiB of random bytes; prints "<bytes> <sha256>" once everything is written. */
-const TCP_SOURCE = (addr: string) => `
-const net = require('node:net'), crypto = require('node:crypto');
-const h = crypto.createHash('sha256'); let i = 0; const MB = 20;
-setTimeout(() => process.exit(3), 60000).unref();
-const s = net.connect(5201, '${addr}', () => { const w = () => { while (i < MB) { const b = crypto.randomBytes(1 << 20); h.update(b); i++; if (!s.write(b)) { s.once('drain', w); return; } } s.end(() => console.log((MB << 20) + ' ' + h.digest('hex'))); }; w(); });`;
 
 /** UDP receiver: prints "listening", then "<count>" of intact datagrams after 300 of them or 5 s. */
 const UDP_SINK = (addr: string) => `
